@@ -1,0 +1,121 @@
+"""Events from core to the UI (and to CLI commands that listen).
+
+Every event names the account it belongs to (``account_id``, see
+``AccountRecord.account_id``), so one merged stream can carry all servers. The UI's
+bridge turns each into a Textual message; nothing else in core knows the UI exists.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import datetime
+
+from peerwave_tui.models import (
+    AccountRecord,
+    ChatMessage,
+    ConnectionState,
+    Conversation,
+    MessageStatus,
+)
+
+
+@dataclass(frozen=True)
+class Event:
+    account_id: str
+
+
+@dataclass(frozen=True)
+class AccountAdded(Event):
+    account: AccountRecord
+
+
+@dataclass(frozen=True)
+class AccountRemoved(Event):
+    pass
+
+
+@dataclass(frozen=True)
+class AccountUpdated(Event):
+    """Server name, display name or device id learned/changed."""
+
+    account: AccountRecord
+
+
+@dataclass(frozen=True)
+class ConnectionChanged(Event):
+    state: ConnectionState
+    detail: str | None = None  # user-readable reason (errors, "retrying")
+    retry_at: datetime | None = None  # when the next reconnect attempt happens
+
+
+@dataclass(frozen=True)
+class MessageReceived(Event):
+    """A message was committed to history (incoming, a sync copy, or a local notice)."""
+
+    message: ChatMessage
+
+
+@dataclass(frozen=True)
+class MessageAdded(Event):
+    """One of our own messages was written to history (pending)."""
+
+    message: ChatMessage
+
+
+@dataclass(frozen=True)
+class MessageStatusChanged(Event):
+    conversation_id: str
+    item_id: str
+    status: MessageStatus
+    detail: str | None = None
+
+
+@dataclass(frozen=True)
+class ConversationUpdated(Event):
+    """A conversation's title, unread count, activity, presence or block state changed."""
+
+    conversation: Conversation
+
+
+@dataclass(frozen=True)
+class PresenceChanged(Event):
+    user_id: str
+    online: bool
+    last_seen: datetime | None = None
+
+
+@dataclass(frozen=True)
+class IdentityChanged(Event):
+    """A contact's device presented a new identity key: sending is blocked until accepted."""
+
+    contact_id: str
+    device_ids: tuple[int, ...] = field(default_factory=tuple)
+
+
+@dataclass(frozen=True)
+class NewDeviceSeen(Event):
+    """A contact has a device we had not seen (trusted on first use)."""
+
+    contact_id: str
+    device_id: int
+
+
+@dataclass(frozen=True)
+class BacklogProgress(Event):
+    """Draining pending messages: ``processed`` so far; ``done`` at the end."""
+
+    processed: int
+    done: bool = False
+
+
+@dataclass(frozen=True)
+class KeyGenerationProgress(Event):
+    done: bool = False
+
+
+@dataclass(frozen=True)
+class ErrorRaised(Event):
+    """A problem the user should see (a toast), already phrased for them."""
+
+    message: str
+    needs_user: bool = False

@@ -1,0 +1,1 @@
+"""Local storage: device stores (SQLCipher), key custody, message history."""
