@@ -150,3 +150,39 @@ class LoggedOutError(AuthError):
 
 class ServerDefectError(AuthError):
     """The server is known-broken in a way only its operator can fix."""
+
+
+# --- appended by the network services (api.py, socket.py) ----------------------------
+
+
+class LoginRejectedError(AuthError):
+    """A login credential (backup code, magic key, OTP, refresh token) was refused."""
+
+
+class NotConnectedError(NetworkError):
+    """A socket operation was asked for while the server's socket is not connected."""
+
+
+# --- Signal (added with peerwave_tui/signal) ----------------------------------------
+
+
+class NoSessionError(SignalError):
+    """There is no Signal session (or own sender key) to encrypt with yet."""
+
+
+class MissingSenderKeyError(UndecryptableMessageError):
+    """A group message came from a member whose sender key we do not have (yet).
+
+    Keep the item and try again after that member's next key distribution arrives.
+    """
+
+
+class NoLocalIdentityError(SignalError):
+    """This account has no Signal keys yet (they are made when the account is set up)."""
+
+
+# --- key custody (added with peerwave_tui/storage/custody.py) ----------------------
+
+
+class WrongPassphraseError(StoreWrongKeyError, KeyCustodyError):
+    """The passphrase does not match the one that protects this data root's stores."""

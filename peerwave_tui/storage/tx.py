@@ -6,17 +6,20 @@ outermost level and a ``SAVEPOINT`` when nested, so pipeline code can wrap a dec
 in its own savepoint inside a page-wide transaction: a failure rolls back exactly
 the inner part and leaves every other row byte-identical.
 
-Only the store thread ever touches a connection, so the depth counter needs no lock.
+Only the store thread ever touches a connection, so nothing here needs a lock.
 """
 
 from __future__ import annotations
 
-import itertools
+import contextlib
 from collections.abc import Iterator
 from contextlib import contextmanager
 from typing import Any
 
-_savepoint_names = itertools.count(1)
+# Every savepoint has the same name: SQLite resolves ROLLBACK TO / RELEASE to the most
+# recent savepoint of that name, which with properly nested blocks is always this
+# block's own. So no counter (no module state) is needed.
+_SAVEPOINT = "peerwave_sp"
 
 
 @contextmanager
@@ -27,21 +30,35 @@ def transaction(conn: Any) -> Iterator[Any]:
         try:
             yield conn
         except BaseException:
-            conn.execute("ROLLBACK")
+            _rollback(conn)
             raise
-        else:
+        try:
             conn.execute("COMMIT")
+        except BaseException:
+            # A failed COMMIT (disk full, I/O error) may leave the transaction open;
+            # close it so the next transaction() does not nest inside a dead one.
+            _rollback(conn)
+            raise
         return
-    name = f"sp{next(_savepoint_names)}"
-    conn.execute(f"SAVEPOINT {name}")
+    conn.execute(f"SAVEPOINT {_SAVEPOINT}")
     try:
         yield conn
     except BaseException:
-        conn.execute(f"ROLLBACK TO SAVEPOINT {name}")
-        conn.execute(f"RELEASE SAVEPOINT {name}")
+        # SQLite rolls a whole transaction back by itself on some errors (SQLITE_FULL,
+        # SQLITE_IOERR, ...); then there is no savepoint left to roll back to, and the
+        # original error is the one worth raising.
+        if conn.in_transaction:
+            with contextlib.suppress(Exception):
+                conn.execute(f"ROLLBACK TO SAVEPOINT {_SAVEPOINT}")
+                conn.execute(f"RELEASE SAVEPOINT {_SAVEPOINT}")
         raise
-    else:
-        conn.execute(f"RELEASE SAVEPOINT {name}")
+    conn.execute(f"RELEASE SAVEPOINT {_SAVEPOINT}")
+
+
+def _rollback(conn: Any) -> None:
+    if conn.in_transaction:
+        with contextlib.suppress(Exception):
+            conn.execute("ROLLBACK")
 
 
 savepoint = transaction
