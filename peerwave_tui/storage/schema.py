@@ -47,20 +47,26 @@ CREATE TABLE identities (
 );
 CREATE INDEX identities_user ON identities (user_id);
 
+-- One-time prekeys. Ids come from a counter in kv and never repeat. Kept until the
+-- server confirms it has them (uploaded_at), then until used plus 7 days: the PeerWave
+-- server can hand one prekey to two senders.
 CREATE TABLE prekeys (
-    id         INTEGER PRIMARY KEY,
-    record     BLOB NOT NULL,
-    created_at INTEGER NOT NULL,
-    used_at    INTEGER          -- set when a PreKey message used it; deleted 7 days later
+    id          INTEGER PRIMARY KEY,
+    record      BLOB NOT NULL,
+    created_at  INTEGER NOT NULL,
+    uploaded_at INTEGER,         -- NULL until an upload was confirmed
+    used_at     INTEGER          -- set when a PreKey message used it; deleted 7 days later
 );
 
 CREATE TABLE signed_prekeys (
-    id         INTEGER PRIMARY KEY,
-    record     BLOB NOT NULL,
-    created_at INTEGER NOT NULL,
-    retired_at INTEGER          -- replaced by a newer one; deleted 30 days later
+    id          INTEGER PRIMARY KEY,
+    record      BLOB NOT NULL,
+    created_at  INTEGER NOT NULL,
+    uploaded_at INTEGER,         -- NULL until an upload was confirmed
+    retired_at  INTEGER          -- replaced by a newer one; deleted 30 days later
 );
 
+-- Serialized SessionRecords, one per device address.
 CREATE TABLE sessions (
     address   TEXT NOT NULL,
     device_id INTEGER NOT NULL,
@@ -68,11 +74,15 @@ CREATE TABLE sessions (
     PRIMARY KEY (address, device_id)
 );
 
+-- Serialized SenderKeyRecords per (group, sender device). For our own sender key
+-- (address "self.0") distribution holds the original SenderKeyDistributionMessage,
+-- which late members get so they can read from the key's first message on.
 CREATE TABLE sender_keys (
-    group_id  TEXT NOT NULL,
-    address   TEXT NOT NULL,
-    device_id INTEGER NOT NULL,
-    record    BLOB NOT NULL,
+    group_id     TEXT NOT NULL,
+    address      TEXT NOT NULL,
+    device_id    INTEGER NOT NULL,
+    record       BLOB NOT NULL,
+    distribution BLOB,
     PRIMARY KEY (group_id, address, device_id)
 );
 """
@@ -90,8 +100,14 @@ def _run_script(conn: Any, script: str) -> None:
             conn.execute(statement)
 
 
+def _v2(conn: Any) -> None:
+    from peerwave_tui.storage.history_schema import V2
+
+    _run_script(conn, V2)
+
+
 # Append new migrations here; never edit one that has shipped.
-MIGRATIONS: list[Migration] = [_v1]
+MIGRATIONS: list[Migration] = [_v1, _v2]
 SCHEMA_VERSION = len(MIGRATIONS)
 
 

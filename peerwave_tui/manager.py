@@ -1,0 +1,365 @@
+"""SignalClientManager: the saved accounts, one SignalClient each, one event stream.
+
+A failure of one account (its server down, its store locked or damaged, its session
+gone) becomes that account's state and never reaches the others. Implements
+``manager_api.ManagerAPI`` for the UI; CLI commands use ``open_account``.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import secrets as pysecrets
+import shutil
+import time
+from collections.abc import AsyncIterator, Callable
+from typing import Any
+
+from peerwave_tui import events as ev
+from peerwave_tui.accounts import AccountFactory, NewAccount, Registration
+from peerwave_tui.api import ApiService
+from peerwave_tui.client import SignalClient
+from peerwave_tui.errors import (
+    AmbiguousError,
+    KeyCustodyError,
+    NotFoundError,
+    PeerwaveError,
+    StoreError,
+    UsageError,
+)
+from peerwave_tui.manager_api import PendingRegistration, RegistrationResult
+from peerwave_tui.models import (
+    AccountRecord,
+    ChatMessage,
+    ConnectionState,
+    Contact,
+    Conversation,
+    KeyMode,
+    SafetyNumber,
+    ServerMeta,
+)
+from peerwave_tui.paths import Paths, normalize_server_url
+from peerwave_tui.saved_accounts import load_accounts, save_accounts
+from peerwave_tui.storage.custody import KeyCustody
+from peerwave_tui.storage.device_store import DeviceStore
+
+log = logging.getLogger(__name__)
+
+
+class SignalClientManager:
+    def __init__(
+        self,
+        paths: Paths,
+        custody: KeyCustody,
+        *,
+        clock: Callable[[], float] = time.time,
+    ) -> None:
+        self.paths = paths
+        self.custody = custody
+        self._clock = clock
+        self._factory = AccountFactory(paths, custody)
+        self._records: list[AccountRecord] = []
+        self._clients: dict[str, SignalClient] = {}
+        self._states: dict[str, tuple[ConnectionState, str | None]] = {}
+        self._subscribers: list[asyncio.Queue[ev.Event]] = []
+        self._registrations: dict[str, Registration] = {}
+        self._tasks: set[asyncio.Task[Any]] = set()
+        self._loaded = False
+        self._closed = False
+
+    # --- lifecycle ---------------------------------------------------------------
+
+    def load(self) -> list[AccountRecord]:
+        if not self._loaded:
+            self._records = load_accounts(self.paths.servers_file)
+            self._loaded = True
+        return self._records
+
+    async def start(self) -> None:
+        for record in self.load():
+            self._spawn(self._bring_up(record), f"up:{record.account_id}")
+
+    async def aclose(self) -> None:
+        if self._closed:
+            return
+        self._closed = True
+        for task in list(self._tasks):
+            task.cancel()
+        for task in list(self._tasks):
+            with contextlib.suppress(asyncio.CancelledError, Exception):
+                await task
+        clients = list(self._clients.values())
+        self._clients.clear()
+        await asyncio.gather(*(c.aclose() for c in clients), return_exceptions=True)
+        for reg in self._registrations.values():
+            await reg.api.aclose()
+        self._registrations.clear()
+
+    def _spawn(self, coro: Any, name: str) -> None:
+        task = asyncio.create_task(coro, name=name)
+        self._tasks.add(task)
+        task.add_done_callback(self._tasks.discard)
+
+    async def _bring_up(self, record: AccountRecord) -> SignalClient | None:
+        """Open and connect one account; failures become its state."""
+        account_id = record.account_id
+        self._set_state(account_id, ConnectionState.CONNECTING, None)
+        try:
+            client = await SignalClient.open(
+                record,
+                self.paths.store_dir(record.server_key, record.client_id),
+                self.custody,
+                publish=self.publish,
+                clock=self._clock,
+            )
+        except KeyCustodyError as exc:
+            self._set_state(account_id, ConnectionState.LOCKED, str(exc))
+            return None
+        except PeerwaveError as exc:
+            self._set_state(account_id, ConnectionState.ERROR, str(exc))
+            return None
+        self._clients[account_id] = client
+        try:
+            await client.initialize()
+        except PeerwaveError as exc:
+            self._set_state(account_id, ConnectionState.ERROR, str(exc))
+        return client
+
+    # --- events ------------------------------------------------------------------
+
+    def publish(self, event: ev.Event) -> None:
+        if isinstance(event, ev.ConnectionChanged):
+            self._states[event.account_id] = (event.state, event.detail)
+        for queue in self._subscribers:
+            queue.put_nowait(event)
+
+    def _set_state(self, account_id: str, state: ConnectionState, detail: str | None) -> None:
+        self.publish(ev.ConnectionChanged(account_id, state, detail))
+
+    def events(self) -> AsyncIterator[ev.Event]:
+        """A new subscription, registered at once (events published from now on are
+        kept for it even before it is first iterated)."""
+        return _Subscription(self._subscribers)
+
+    # --- accounts ----------------------------------------------------------------
+
+    def accounts(self) -> list[AccountRecord]:
+        return list(self.load())
+
+    def connection_state(self, account_id: str) -> tuple[ConnectionState, str | None]:
+        return self._states.get(account_id, (ConnectionState.CONNECTING, None))
+
+    def find_account(self, server: str | None) -> AccountRecord:
+        """The account for ``--server`` (or the only one)."""
+        records = self.load()
+        if not records:
+            raise NotFoundError("No account yet: add one with 'peerwave-tui account register'.")
+        if server is None:
+            if len(records) == 1:
+                return records[0]
+            listed = ", ".join(sorted({r.server_url for r in records}))
+            raise UsageError(f"Several accounts exist; choose one with --server ({listed}).")
+        url = normalize_server_url(server)
+        matches = [r for r in records if r.server_url == url]
+        if not matches:
+            raise NotFoundError(f"No account on {url}.")
+        if len(matches) > 1:
+            emails = ", ".join(r.email for r in matches)
+            raise AmbiguousError(f"Several accounts on {url}: {emails}.")
+        return matches[0]
+
+    async def open_account(self, server: str | None) -> SignalClient:
+        """Open and connect one account (CLI commands); raise its failure."""
+        record = self.find_account(server)
+        client = await SignalClient.open(
+            record,
+            self.paths.store_dir(record.server_key, record.client_id),
+            self.custody,
+            publish=self.publish,
+            clock=self._clock,
+        )
+        self._clients[record.account_id] = client
+        await client.initialize()
+        return client
+
+    def client(self, account_id: str) -> SignalClient:
+        client = self._clients.get(account_id)
+        if client is None:
+            state, detail = self.connection_state(account_id)
+            raise StoreError(detail or f"This account is not available ({state.value}).")
+        return client
+
+    async def probe_server(self, url: str) -> ServerMeta:
+        api = ApiService(normalize_server_url(url))
+        try:
+            return await api.meta()
+        finally:
+            await api.aclose()
+
+    async def register_start(self, url: str, email: str) -> PendingRegistration:
+        reg = await self._factory.register_start(url, email)
+        token = pysecrets.token_urlsafe(16)
+        self._registrations[token] = reg
+        return PendingRegistration(reg.server_url, reg.email, token)
+
+    async def register_finish(
+        self,
+        pending: PendingRegistration,
+        otp: str,
+        display_name: str,
+        at_name: str | None = None,
+    ) -> RegistrationResult:
+        reg = self._registrations.get(pending.token)
+        if reg is None:
+            raise UsageError("This registration has expired; start again.")
+        new = await self._factory.register_finish(reg, otp, display_name, at_name)
+        self._registrations.pop(pending.token, None)
+        await self._adopt(new)
+        return RegistrationResult(new.record, new.backup_codes)
+
+    async def login(self, url: str, email: str, backup_code: str) -> AccountRecord:
+        server_url = normalize_server_url(url)
+        existing = next(
+            (
+                r
+                for r in self.load()
+                if r.server_url == server_url and r.email.lower() == email.strip().lower()
+            ),
+            None,
+        )
+        if existing is not None and existing.account_id in self._clients:
+            await self._clients.pop(existing.account_id).aclose()
+        new = await self._factory.login(url, email, backup_code, existing)
+        await self._adopt(new)
+        return new.record
+
+    async def link(self, magic_key: str, url_override: str | None = None) -> AccountRecord:
+        new = await self._factory.link(magic_key, url_override)
+        await self._adopt(new)
+        return new.record
+
+    async def _adopt(self, new: NewAccount) -> None:
+        """Save a new account and start it with the store the factory opened."""
+        record = new.record
+        records = [r for r in self.load() if r.account_id != record.account_id]
+        records.append(record)
+        self._records = records
+        self._save()
+        self.publish(ev.AccountAdded(record.account_id, record))
+        client = SignalClient(record, new.store, publish=self.publish, clock=self._clock)
+        self._clients[record.account_id] = client
+        try:
+            await client.initialize()
+        except PeerwaveError as exc:
+            self._set_state(record.account_id, ConnectionState.ERROR, str(exc))
+
+    def _save(self) -> None:
+        save_accounts(self.paths.servers_file, self._records)
+
+    def update_record(self, record: AccountRecord) -> None:
+        self._save()
+
+    async def magic_key(self, account_id: str) -> str:
+        return await self.client(account_id).magic_key()
+
+    async def remove_account(self, account_id: str) -> None:
+        """Delete this device's keys on the server, revoke the session, then remove the
+        local store and its key. Local removal happens even if the server is down."""
+        record = next((r for r in self.load() if r.account_id == account_id), None)
+        if record is None:
+            raise NotFoundError("No such account.")
+        client = self._clients.pop(account_id, None)
+        if client is not None and client.api is not None:
+            await _forget_on_server(client)
+        if client is not None:
+            await client.aclose()
+        directory = self.paths.store_dir(record.server_key, record.client_id)
+        mode = record.key_mode
+        if (directory / "store.json").exists():
+            with contextlib.suppress(StoreError, OSError):
+                mode = DeviceStore.read_store_info(directory).key_mode
+        await DeviceStore.delete(directory)
+        with contextlib.suppress(KeyCustodyError):
+            await self.custody.forget_key(account_id, mode)
+        self._records = [r for r in self._records if r.account_id != account_id]
+        self._save()
+        self.publish(ev.AccountRemoved(account_id))
+        parent = directory.parent
+        if parent.exists() and not any(parent.iterdir()):
+            shutil.rmtree(parent, ignore_errors=True)
+
+    async def unlock(self, passphrase: str) -> None:
+        self.custody.provide_passphrase(passphrase)
+        for record in self.load():
+            state, _ = self.connection_state(record.account_id)
+            if state is ConnectionState.LOCKED:
+                await self._bring_up(record)
+
+    # --- conversations (delegated to the account's client) -------------------------
+
+    async def conversations(self, account_id: str) -> list[Conversation]:
+        return await self.client(account_id).conversations()
+
+    async def people(self, account_id: str) -> list[Contact]:
+        return await self.client(account_id).people()
+
+    async def open_conversation(self, account_id: str, contact: Contact) -> Conversation:
+        return await self.client(account_id).open_conversation(contact)
+
+    async def messages(
+        self, account_id: str, conversation_id: str, *, before: int | None = None, limit: int = 50
+    ) -> list[ChatMessage]:
+        return await self.client(account_id).messages(conversation_id, before, limit)
+
+    async def send(self, account_id: str, conversation_id: str, text: str) -> ChatMessage:
+        return await self.client(account_id).send_text(conversation_id, text)
+
+    async def retry(self, account_id: str, conversation_id: str, item_id: str) -> None:
+        await self.client(account_id).retry(item_id)
+
+    async def mark_read(self, account_id: str, conversation_id: str) -> None:
+        await self.client(account_id).mark_read(conversation_id)
+
+    async def safety_number(self, account_id: str, contact_id: str) -> SafetyNumber:
+        return await self.client(account_id).safety_number(contact_id)
+
+    async def mark_verified(self, account_id: str, contact_id: str) -> None:
+        await self.client(account_id).mark_verified(contact_id)
+
+    async def accept_identity(self, account_id: str, contact_id: str) -> None:
+        await self.client(account_id).accept_identity(contact_id)
+
+
+class _Subscription:
+    def __init__(self, subscribers: list[asyncio.Queue[ev.Event]]) -> None:
+        self._queue: asyncio.Queue[ev.Event] = asyncio.Queue()
+        self._subscribers = subscribers
+        subscribers.append(self._queue)
+
+    def __aiter__(self) -> _Subscription:
+        return self
+
+    async def __anext__(self) -> ev.Event:
+        return await self._queue.get()
+
+    def close(self) -> None:
+        if self._queue in self._subscribers:
+            self._subscribers.remove(self._queue)
+
+
+async def _forget_on_server(client: SignalClient) -> None:
+    """Best effort: peers stop encrypting to this device, and the session ends."""
+    api = client.api
+    for step in (api.delete_keys, lambda: api.delete_client(client.record.client_id)):
+        try:
+            await step()
+        except PeerwaveError as exc:
+            log.info("account removal step failed on the server: %s", type(exc).__name__)
+    try:
+        await api.revoke_session(client.record.client_id)
+    except PeerwaveError as exc:
+        log.info("session revoke failed: %s", type(exc).__name__)
+
+
+__all__ = ["SignalClientManager", "KeyMode"]
