@@ -281,6 +281,7 @@ class SignalClient:
         me = self.me
         now = self.now_ms()
         outcomes = await self.store.run(lambda conn: process_items(conn, items, me, now))
+        await self._learn_senders(outcomes)
         self._emit_outcomes(outcomes)
         deletions = [self.socket.delete_item(o.item_id) for o in outcomes if o.delete]
         if deletions:
@@ -288,6 +289,37 @@ class SignalClient:
             failed = sum(1 for r in results if isinstance(r, BaseException))
             if failed:
                 log.info("%d deleteItem calls failed; the items will come again", failed)
+
+    async def _learn_senders(self, outcomes: list[ItemOutcome]) -> None:
+        """Fetch the profiles of conversation partners we have no name for yet, so the
+        conversation has a title (once per person; failures leave the id shown)."""
+        peers = {o.peer for o in outcomes if o.message is not None and o.peer}
+        peers |= {o.message.sender_id for o in outcomes if o.message is not None}
+        if not peers:
+            return
+        known = await self.store.run(lambda c: {k.user_id for k in History(c).contacts()})
+        unknown = sorted(peers - known)
+        if not unknown:
+            return
+        try:
+            profiles = await self.api.profiles(unknown)
+        except PeerwaveError as exc:
+            log.info("profile lookup failed: %s", type(exc).__name__)
+            return
+        now = self.now_ms()
+
+        def save(conn: Any) -> None:
+            history = History(conn)
+            with transaction(conn):
+                for profile in profiles:
+                    history.upsert_contact(profile, now)
+
+        await self.store.run(save)
+        names = {p.user_id: p.display_name for p in profiles}
+        for outcome in outcomes:
+            message = outcome.message
+            if message is not None and message.sender_name is None:
+                message.sender_name = names.get(message.sender_id)
 
     def _emit_outcomes(self, outcomes: list[ItemOutcome]) -> None:
         for outcome in outcomes:
