@@ -38,8 +38,24 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         default="open",
     )
     parser.add_argument(
-        "--email-suffix", metavar="SUFFIX", action="append", default=[],
+        "--email-suffix",
+        metavar="SUFFIX",
+        action="append",
+        default=[],
         help="allowed e-mail suffix (with --registration-mode email_suffix)",
+    )
+    parser.add_argument(
+        "--invitation-token",
+        metavar="TOKEN",
+        action="append",
+        default=[],
+        help="an invitation token accepted by /register (with --registration-mode invitation_only)",
+    )
+    parser.add_argument(
+        "--log-file",
+        metavar="FILE",
+        default=None,
+        help="append the log to FILE instead of standard error",
     )
     parser.add_argument(
         "--rate-limits", action="store_true", help="enforce the PeerWave server's rate limits"
