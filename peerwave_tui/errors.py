@@ -186,3 +186,16 @@ class NoLocalIdentityError(SignalError):
 
 class WrongPassphraseError(StoreWrongKeyError, KeyCustodyError):
     """The passphrase does not match the one that protects this data root's stores."""
+
+
+# --- accounts (added with the client layer) ------------------------------------------
+
+
+class RegistrationIncompleteError(PeerwaveError):
+    """Registration stopped after the server created the account (e.g. the display
+    name was refused). The same registration can be finished with another name;
+    ``backup_codes`` (the account's only way in until then) are never in the message."""
+
+    def __init__(self, message: str, backup_codes: list[str]) -> None:
+        super().__init__(message)
+        self.backup_codes = list(backup_codes)
