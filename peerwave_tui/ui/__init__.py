@@ -1,0 +1,1 @@
+"""The Textual UI: talks to the manager (``ManagerAPI``) and reacts to its events."""
