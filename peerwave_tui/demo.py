@@ -3,11 +3,13 @@
 "Demo North" has Nora and "Demo South" has Sol; each is a real client (real keys,
 real crypto over real sockets, in this process) that answers every message with
 ``echo: <text>``. The dev servers run as child processes so their work never competes
-with the UI's event loop.
+with the UI's event loop; on Linux they are also told to stop if this process dies
+without stopping them.
 
-Without ``--home`` everything lives in a temporary directory that is removed on exit
-and keys are throwaway in-memory keys. With ``--home`` the servers keep their state
-under the home and reuse their ports, so the saved accounts stay valid next time.
+Without ``--home`` everything lives in a temporary directory (the caller removes it on
+exit) and keys are throwaway in-memory keys. With ``--home`` the servers keep their
+state under the home and reuse their ports, so the saved accounts stay valid next time;
+the user's keys then follow the normal key custody (keyring, or a passphrase).
 """
 
 from __future__ import annotations
@@ -22,11 +24,20 @@ import sys
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 from peerwave_tui import events as ev
 from peerwave_tui.errors import PeerwaveError
 from peerwave_tui.manager import SignalClientManager
-from peerwave_tui.models import AccountRecord, Contact, Direction, KeyMode, MessageKind
+from peerwave_tui.models import (
+    AccountRecord,
+    ConnectionState,
+    Contact,
+    Conversation,
+    Direction,
+    KeyMode,
+    MessageKind,
+)
 from peerwave_tui.paths import Paths
 from peerwave_tui.storage.custody import KeyCustody
 from peerwave_tui.storage.fs import ensure_private_dir, write_private_file
@@ -36,6 +47,13 @@ log = logging.getLogger(__name__)
 USER_EMAIL = "you@demo.invalid"
 USER_NAME = "You"
 SERVER_START_TIMEOUT = 30.0
+SERVER_STOP_TIMEOUT = 2.0  # then SIGKILL: quitting must stay quick
+CONTACT_TIMEOUT = 30.0  # for the user's account to come up and list the demo contact
+
+CONTACTS_NOTE = "Demo · Nora (Alt+1) and Sol (Alt+2) answer every message"
+THROWAWAY_NOTE = f"{CONTACTS_NOTE} · throwaway keys held in memory, deleted on quit"
+
+Progress = Callable[[str], None]
 
 
 @dataclass(frozen=True)
@@ -51,7 +69,25 @@ DEMO_SERVERS = (
     DemoServerSpec("south", "Demo South", "Sol", "sol@demo.invalid"),
 )
 
-Progress = Callable[[str], None]
+
+def _parent_death_signal() -> Callable[[], None] | None:
+    """Linux: a ``preexec_fn`` that makes the child get SIGTERM when we die (a crash or
+    SIGKILL would otherwise leave the dev servers running)."""
+    if not sys.platform.startswith("linux"):
+        return None
+    try:
+        import ctypes
+
+        libc = ctypes.CDLL(None, use_errno=True)
+        prctl = libc.prctl
+    except (OSError, AttributeError):
+        return None
+    pr_set_pdeathsig = 1
+
+    def preexec() -> None:
+        prctl(pr_set_pdeathsig, int(signal.SIGTERM))
+
+    return preexec
 
 
 class DemoServerProcess:
@@ -65,8 +101,16 @@ class DemoServerProcess:
         self.url = ""
         self._proc: asyncio.subprocess.Process | None = None
 
+    @property
+    def pid(self) -> int | None:
+        return self._proc.pid if self._proc is not None else None
+
     async def start(self) -> None:
         ensure_private_dir(self.data_dir)
+        kwargs: dict[str, Any] = {}
+        preexec = _parent_death_signal()
+        if preexec is not None:
+            kwargs["preexec_fn"] = preexec
         self._proc = await asyncio.create_subprocess_exec(
             sys.executable,
             "-m",
@@ -86,6 +130,7 @@ class DemoServerProcess:
             stdout=asyncio.subprocess.PIPE,
             stderr=asyncio.subprocess.DEVNULL,
             start_new_session=True,  # Ctrl+C in the terminal goes to the app only
+            **kwargs,
         )
         assert self._proc.stdout is not None
         try:
@@ -114,18 +159,30 @@ class DemoServerProcess:
             await asyncio.sleep(0.1)
         raise PeerwaveError(f"The {self.spec.name} server sent no OTP.")
 
-    async def stop(self) -> None:
+    async def stop(self, *, graceful: bool = True) -> None:
+        """SIGTERM (SIGKILL if it is not gone in time), or SIGKILL at once when nothing
+        it holds is kept (a throwaway demo): quitting must stay quick."""
         proc = self._proc
         if proc is None or proc.returncode is not None:
             return
         with contextlib.suppress(ProcessLookupError):
-            proc.send_signal(signal.SIGTERM)
+            proc.send_signal(signal.SIGTERM if graceful else signal.SIGKILL)
         try:
-            await asyncio.wait_for(proc.wait(), 5)
+            await asyncio.wait_for(proc.wait(), SERVER_STOP_TIMEOUT)
         except TimeoutError:
             with contextlib.suppress(ProcessLookupError):
                 proc.kill()
             await proc.wait()
+
+    def kill_now(self) -> None:
+        """Last resort without an event loop (the app ended before ``stop`` ran)."""
+        proc = self._proc
+        if proc is None or proc.returncode is not None:
+            return
+        with contextlib.suppress(ProcessLookupError):
+            os.kill(proc.pid, signal.SIGKILL)
+        with contextlib.suppress(ChildProcessError):
+            os.waitpid(proc.pid, 0)
 
 
 @dataclass
@@ -133,8 +190,10 @@ class EchoContact:
     """A demo contact: a real client that answers every message."""
 
     spec: DemoServerSpec
+    server: DemoServerProcess
     manager: SignalClientManager
     account: AccountRecord | None = None
+    backup_codes: list[str] = field(default_factory=list, repr=False)  # this run only
     task: asyncio.Task[None] | None = field(default=None, repr=False)
 
     async def run(self) -> None:
@@ -142,6 +201,8 @@ class EchoContact:
             if not isinstance(event, ev.MessageReceived) or self.account is None:
                 continue
             message = event.message
+            if event.account_id != self.account.account_id:
+                continue
             if message.direction is not Direction.IN or message.kind is not MessageKind.TEXT:
                 continue
             try:
@@ -152,9 +213,36 @@ class EchoContact:
             except PeerwaveError as exc:
                 log.info("demo contact could not answer: %s", type(exc).__name__)
 
+    async def say(self, to: Contact, text: str) -> None:
+        """Write to someone first (not an answer)."""
+        if self.account is None:
+            raise PeerwaveError(f"{self.spec.contact_name} is not set up.")
+        conversation = await self.manager.open_conversation(self.account.account_id, to)
+        await self.manager.send(self.account.account_id, conversation.conversation_id, text)
+
+    async def reinstall(self) -> AccountRecord:
+        """The contact "reinstalls the app": this device is removed from the server and
+        a fresh install logs in with a backup code. The server gives it the same device
+        number with a new identity key: a real identity change for everyone who talked
+        to the contact. Possible once per backup code kept from this run's registration."""
+        if self.account is None or not self.backup_codes:
+            raise PeerwaveError(
+                f"{self.spec.contact_name} has no backup code left in this demo run."
+            )
+        old = self.account
+        self.account = None  # no answers from a device that is going away
+        await self.manager.remove_account(old.account_id)
+        self.account = await self.manager.login(
+            self.server.url, self.spec.contact_email, self.backup_codes.pop(0)
+        )
+        return self.account
+
 
 class DemoEnvironment:
-    """Servers and contacts of one demo run; the user's manager is passed in."""
+    """Servers and contacts of one demo run; the user's manager is passed in.
+
+    Implements the app's ``Startup`` (``ui/startup.py``): ``start`` brings everything up
+    and starts the user's manager; ``aclose`` stops what was started."""
 
     def __init__(self, paths: Paths, *, persistent: bool) -> None:
         self.paths = paths
@@ -162,6 +250,13 @@ class DemoEnvironment:
         self.root = paths.data_dir / "demo"
         self.servers: list[DemoServerProcess] = []
         self.contacts: list[EchoContact] = []
+
+    @property
+    def note(self) -> str:
+        if self.persistent:
+            home = self.paths.home or self.paths.data_dir
+            return f"{CONTACTS_NOTE} · kept in {home}"
+        return THROWAWAY_NOTE
 
     def _saved_ports(self) -> dict[str, int]:
         path = self.root / "ports.json"
@@ -173,9 +268,12 @@ class DemoEnvironment:
             return {}
         return {k: v for k, v in data.items() if isinstance(v, int)}
 
-    async def start(self, user: SignalClientManager, progress: Progress) -> list[Contact]:
-        """Start servers and contacts, register the user where needed; return the demo
-        contacts (one per server, in server order) as the user's manager sees them."""
+    async def start(
+        self, user: SignalClientManager, progress: Progress
+    ) -> list[tuple[str, Conversation]]:
+        """Start servers and contacts, start the user's manager, register the user
+        where needed; return the conversation with each server's demo contact, in
+        server order, as ``(account_id, conversation)``."""
         ensure_private_dir(self.root)
         ports = self._saved_ports()
         progress("Starting the demo servers…")
@@ -189,24 +287,29 @@ class DemoEnvironment:
                 self.root / "ports.json",
                 json.dumps({s.spec.key: s.port for s in self.servers}).encode(),
             )
-        progress("Setting up the demo contacts…")
-        await asyncio.gather(*(self._start_contact(server) for server in self.servers))
-        await user.start()
-        contacts = []
+        progress("Setting up the demo contacts Nora and Sol…")
+        # One after the other: each may run the passphrase KDF, and two Argon2id runs
+        # at once in one process can deadlock (cryptography 50 / OpenSSL).
         for server in self.servers:
-            progress(f"Creating your account on {server.spec.name}…")
+            await self._start_contact(server, progress)
+        await user.start()
+        opened: list[tuple[str, Conversation]] = []
+        for server in self.servers:
             account = next((a for a in user.accounts() if a.server_url == server.url), None)
             if account is None:
+                progress(f"Creating your account on {server.spec.name}…")
                 pending = await user.register_start(server.url, USER_EMAIL)
                 otp = await server.read_otp(USER_EMAIL)
                 result = await user.register_finish(pending, otp, USER_NAME, "you")
                 account = result.account
-            contact = await self._find_contact(user, account, server.spec)
-            await user.open_conversation(account.account_id, contact)
-            contacts.append(contact)
-        return contacts
+            else:
+                progress(f"Opening your account on {server.spec.name}…")
+            contact = await self._find_contact(user, account, server.spec, progress)
+            conversation = await user.open_conversation(account.account_id, contact)
+            opened.append((account.account_id, conversation))
+        return opened
 
-    async def _start_contact(self, server: DemoServerProcess) -> None:
+    async def _start_contact(self, server: DemoServerProcess, progress: Progress) -> None:
         home = self.root / "contacts" / server.spec.key
         paths = Paths.from_home(home).ensure()
         # The contacts' keys are demo keys: in memory for a throwaway demo, else under a
@@ -222,45 +325,119 @@ class DemoEnvironment:
         else:
             custody = KeyCustody(paths, KeyMode.MEMORY)
         manager = SignalClientManager(paths, custody)
-        contact = EchoContact(server.spec, manager)
+        contact = EchoContact(server.spec, server, manager)
         contact.task = asyncio.create_task(contact.run(), name=f"demo:{server.spec.key}")
         self.contacts.append(contact)
         await manager.start()
         existing = next((a for a in manager.accounts() if a.server_url == server.url), None)
-        if existing is None:
+        if existing is not None:
+            await _people_when_open(manager, existing.account_id, server.spec.name, progress)
+        else:
             pending = await manager.register_start(server.url, server.spec.contact_email)
             otp = await server.read_otp(server.spec.contact_email)
             result = await manager.register_finish(
                 pending, otp, server.spec.contact_name, server.spec.contact_name.lower()
             )
             existing = result.account
+            # The registration's first login used up the first code.
+            contact.backup_codes = list(result.backup_codes[1:])
         contact.account = existing
 
     async def _find_contact(
-        self, user: SignalClientManager, account: AccountRecord, spec: DemoServerSpec
+        self,
+        user: SignalClientManager,
+        account: AccountRecord,
+        spec: DemoServerSpec,
+        progress: Progress,
     ) -> Contact:
-        for _ in range(50):
-            people = await user.people(account.account_id)
+        """The demo contact as the user's account sees it (the contact registered just
+        before, so the people list may need a moment to show them)."""
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + CONTACT_TIMEOUT
+        while True:
+            people = await _people_when_open(user, account.account_id, spec.name, progress)
             for person in people:
                 if person.display_name == spec.contact_name:
                     return person
-            await asyncio.sleep(0.1)
-        raise PeerwaveError(f"{spec.contact_name} is not on {spec.name}.")
+            if loop.time() > deadline:
+                raise PeerwaveError(f"{spec.contact_name} is not on {spec.name}.")
+            await asyncio.sleep(0.2)
 
     async def aclose(self) -> None:
-        for contact in self.contacts:
+        contacts, self.contacts = self.contacts, []
+        for contact in contacts:
             if contact.task is not None:
                 contact.task.cancel()
                 with contextlib.suppress(asyncio.CancelledError, Exception):
                     await contact.task
-            await contact.manager.aclose()
-        self.contacts.clear()
-        await asyncio.gather(*(s.stop() for s in self.servers), return_exceptions=True)
-        self.servers.clear()
+        # All at once (quitting must be quick). The server list stays: ``kill_remaining``
+        # checks it again after the loop is gone.
+        await asyncio.gather(
+            *(c.manager.aclose() for c in contacts),
+            *(s.stop(graceful=self.persistent) for s in self.servers),
+            return_exceptions=True,
+        )
+
+    def kill_remaining(self) -> None:
+        """Without an event loop: kill any server ``aclose`` did not stop."""
+        for server in self.servers:
+            server.kill_now()
+
+
+async def _people_when_open(
+    manager: SignalClientManager, account_id: str, server_name: str, progress: Progress
+) -> list[Contact]:
+    """The account's people list, once its store is open: a saved account may still be
+    opening, or be locked until the user gives its passphrase on the unlock screen (no
+    deadline while it is locked)."""
+    loop = asyncio.get_running_loop()
+    deadline = loop.time() + CONTACT_TIMEOUT
+    changes = manager.events()  # registered now: no state change is missed
+    try:
+        while True:
+            state, detail = manager.connection_state(account_id)
+            if state is ConnectionState.ERROR:
+                raise PeerwaveError(
+                    f"The demo account on {server_name} cannot start: {detail or 'error'}"
+                )
+            if state is ConnectionState.LOCKED:
+                progress(
+                    f"Your demo account on {server_name} is locked: enter its passphrase "
+                    "(Ctrl+P → Unlock)."
+                )
+                await _next_state_change(changes, account_id, None)
+                deadline = loop.time() + CONTACT_TIMEOUT
+                continue
+            try:
+                return await manager.people(account_id)
+            except PeerwaveError as exc:
+                # Still opening (no client yet), or its server just came up.
+                if loop.time() > deadline:
+                    raise PeerwaveError(
+                        f"The demo account on {server_name} did not come up: {exc}"
+                    ) from None
+            await _next_state_change(changes, account_id, 0.2)
+    finally:
+        close = getattr(changes, "close", None)
+        if close is not None:
+            close()
+
+
+async def _next_state_change(changes: Any, account_id: str, timeout: float | None) -> None:
+    """Wait for a connection change of this account (or ``timeout`` seconds)."""
+
+    async def wait() -> None:
+        async for event in changes:
+            if isinstance(event, ev.ConnectionChanged) and event.account_id == account_id:
+                return
+
+    with contextlib.suppress(TimeoutError):
+        await asyncio.wait_for(wait(), timeout)
 
 
 def demo_paths(home: str | os.PathLike[str] | None) -> tuple[Paths, bool]:
-    """The demo's paths: the given home (kept), or a new temporary one (removed)."""
+    """The demo's paths: the given home (kept), or a new temporary one (removed by the
+    caller when the demo ends)."""
     if home:
         return Paths.from_home(Path(home)).ensure(), True
     import tempfile

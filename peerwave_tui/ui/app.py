@@ -4,14 +4,20 @@ The app owns the manager's lifecycle (started in a worker after the first paint,
 on exit), the bridge worker that turns core events into messages for the main screen,
 the app-wide key bindings (priority bindings, each with an id for ``[keymap]``), themes
 and notifications. Everything about servers and conversations happens in ``MainScreen``.
+
+With a ``Startup`` (the demo) the app runs it instead of ``manager.start()``: its
+progress shows on the main screen, and it is closed together with the manager on exit.
 """
 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import os
-from collections.abc import Callable, Mapping
+import signal
+import time
+from collections.abc import Awaitable, Callable, Mapping
 from datetime import date, datetime
 from typing import ClassVar
 
@@ -19,8 +25,9 @@ from rich.text import Text
 from textual.app import App
 from textual.binding import Binding, BindingType
 from textual.theme import Theme
+from textual.worker import Worker
 
-from peerwave_tui.errors import NoSecureKeyringError, PeerwaveError
+from peerwave_tui.errors import NoSecureKeyringError, PeerwaveError, StoreWrongKeyError
 from peerwave_tui.manager_api import ManagerAPI
 from peerwave_tui.models import AccountRecord, ConnectionState, utc_now
 from peerwave_tui.paths import Paths
@@ -39,11 +46,13 @@ from peerwave_tui.ui.screens.keyring_help import KeyringHelpScreen
 from peerwave_tui.ui.screens.main import MainScreen
 from peerwave_tui.ui.screens.unlock import UnlockScreen
 from peerwave_tui.ui.screens.wizard import AddServerWizard
+from peerwave_tui.ui.startup import OpenConversation, Startup
 from peerwave_tui.ui.themes import PEERWAVE_THEMES, stylesheet_paths
 
 log = logging.getLogger(__name__)
 
 CLOSE_MANAGER_TIMEOUT = 10.0  # seconds; closing must not keep the terminal hostage
+CLOSE_STARTUP_TIMEOUT = 10.0
 
 
 class PeerwaveApp(App[None], inherit_bindings=False):
@@ -63,12 +72,14 @@ class PeerwaveApp(App[None], inherit_bindings=False):
         env: Mapping[str, str] | None = None,
         today: Callable[[], date] = date.today,
         now: Callable[[], datetime] = utc_now,
+        startup: Startup | None = None,
     ) -> None:
         fix_escape_digit_keys()  # before the driver parses a single key
         super().__init__(css_path=stylesheet_paths())
         self.settings = settings
         self.paths = paths
         self.manager = manager
+        self.startup = startup
         for theme in PEERWAVE_THEMES:
             self.register_theme(theme)
         self.theme = settings.theme if settings.theme in self.available_themes else DEFAULT_THEME
@@ -86,9 +97,11 @@ class PeerwaveApp(App[None], inherit_bindings=False):
             save_settings=self.save_settings,
             today=today,
             now=now,
+            note=startup.note if startup is not None else None,
         )
         self.started = asyncio.Event()  # set once saved accounts are shown
-        self._closed = False
+        self._close_task: asyncio.Future[None] | None = None
+        self._start_worker: Worker[None] | None = None
         self._unlock_open = False
 
     # --- lifecycle ------------------------------------------------------------------
@@ -104,7 +117,38 @@ class PeerwaveApp(App[None], inherit_bindings=False):
             group="bridge",
             exit_on_error=False,
         )
-        self.run_worker(self._start(), name="start-manager", group="manager", exit_on_error=False)
+        self._start_worker = self.run_worker(
+            self._start(), name="start-manager", group="manager", exit_on_error=False
+        )
+        if not self.is_headless:
+            self._quit_on_signals()
+
+    def _quit_on_signals(self) -> None:
+        """SIGTERM, and SIGHUP (the terminal went away), close everything like Ctrl+Q."""
+        loop = asyncio.get_running_loop()
+        with contextlib.suppress(NotImplementedError, RuntimeError, ValueError):
+            loop.add_signal_handler(signal.SIGTERM, self.call_later, self.action_quit)
+            loop.add_signal_handler(signal.SIGHUP, self._terminal_gone)
+
+    def _terminal_gone(self) -> None:
+        """Nothing can be drawn or read any more: writing to a hung-up terminal fails,
+        and Textual's output thread would then leave the app waiting for ever on its way
+        out. The standard streams go to /dev/null; then everything closes as usual."""
+        try:
+            null = os.open(os.devnull, os.O_RDWR)
+        except OSError:
+            null = None
+        if null is not None:
+            for stream in (0, 1, 2):
+                with contextlib.suppress(OSError):
+                    os.dup2(null, stream)
+            os.close(null)
+        # The output thread may have died on its first failed write already; its queue
+        # would fill and block the loop. (Private to Textual, which is pinned.)
+        driver = self._driver
+        if driver is not None and hasattr(driver, "_writer_thread"):
+            driver._writer_thread = _DiscardedOutput()  # type: ignore[attr-defined]
+        self.call_later(self.action_quit)
 
     async def _start(self) -> None:
         try:
@@ -113,6 +157,34 @@ class PeerwaveApp(App[None], inherit_bindings=False):
             self.started.set()
 
     async def _start_and_show(self) -> None:
+        opened: list[OpenConversation] = []
+        startup_failed = False
+        if self.startup is None:
+            await self._start_manager()
+        else:
+            opened, startup_failed = await self._run_startup(self.startup)
+        try:
+            await self.main.load_accounts()
+        except PeerwaveError as exc:
+            self.notify(str(exc), title="Saved servers", severity="error", timeout=15)
+        if not self.main.tabs:
+            if not startup_failed:
+                self.push_screen(AddServerWizard(self.manager, first_run=True), self._server_added)
+            return
+        if opened:
+            await self.main.show_conversations(opened)
+        elif self.main.active_pane is not None:
+            self.main.active_pane.focus_default()
+        self.request_unlock()
+
+    async def _start_manager(self) -> None:
+        self.main.show_progress("Starting…")
+        try:
+            await self._start_saved_accounts()
+        finally:
+            self.main.show_progress(None)
+
+    async def _start_saved_accounts(self) -> None:
         try:
             await self.manager.start()
         except NoSecureKeyringError as exc:
@@ -126,28 +198,56 @@ class PeerwaveApp(App[None], inherit_bindings=False):
                 severity="error",
                 timeout=15,
             )
-        try:
+
+    async def _run_startup(self, startup: Startup) -> tuple[list[OpenConversation], bool]:
+        """Run the startup (it starts the manager itself); (what to open, failed)."""
+        # Saved accounts show at once (listing them does not start them), so a locked
+        # store can be unlocked while the startup waits for it.
+        with contextlib.suppress(PeerwaveError):
             await self.main.load_accounts()
+        self.main.show_progress("Starting…")
+        try:
+            opened = await startup.start(self.manager, self.main.show_progress)
+        except NoSecureKeyringError as exc:
+            self.main.show_progress(str(exc), error=True)
+            self.push_screen(KeyringHelpScreen(str(exc)))
         except PeerwaveError as exc:
-            self.notify(str(exc), title="Saved servers", severity="error", timeout=15)
-        if not self.main.tabs:
-            self.push_screen(AddServerWizard(self.manager, first_run=True), self._server_added)
+            self.main.show_progress(f"{exc}  Press Ctrl+Q to quit.", error=True)
+        except Exception as exc:  # noqa: BLE001 - shown, not raised
+            log.error("startup failed: %s", type(exc).__name__, exc_info=exc)
+            self.main.show_progress(
+                "Starting failed unexpectedly; details are in the log. Press Ctrl+Q to quit.",
+                error=True,
+            )
         else:
-            if self.main.active_pane is not None:
-                self.main.active_pane.focus_default()
-            self.request_unlock()
+            self.main.show_progress(None)
+            return opened, False
+        return [], True
 
     async def close_manager(self) -> None:
-        """Close every connection and store once (idempotent)."""
-        if self._closed:
-            return
-        self._closed = True
-        try:
-            await asyncio.wait_for(self.manager.aclose(), CLOSE_MANAGER_TIMEOUT)
-        except Exception as exc:  # noqa: BLE001 - closing goes on; the reason is logged
-            log.error("closing the manager failed: %s", type(exc).__name__)
+        """Close every connection and store, then the startup's parts; once, however
+        often it is called (a second Ctrl+Q waits for the first)."""
+        if self._close_task is None:
+            self._close_task = asyncio.ensure_future(self._close_everything())
+        await asyncio.shield(self._close_task)
+
+    async def _close_everything(self) -> None:
+        started = time.monotonic()
+        worker = self._start_worker
+        if worker is not None and not worker.is_finished:
+            worker.cancel()  # a startup still running must not start anything more
+            with contextlib.suppress(Exception):  # WorkerCancelled, WorkerFailed
+                await worker.wait()
+        # At the same time: quitting must be quick, and each part closes its own
+        # connections (a server going away under a closing client is harmless).
+        parts = [_close_part("manager", self.manager.aclose(), CLOSE_MANAGER_TIMEOUT)]
+        if self.startup is not None:
+            parts.append(_close_part("startup", self.startup.aclose(), CLOSE_STARTUP_TIMEOUT))
+        await asyncio.gather(*parts)
+        log.info("closed in %.2f s", time.monotonic() - started)
 
     async def action_quit(self) -> None:
+        log.info("quitting")
         await self.close_manager()
         self.exit()
 
@@ -220,8 +320,23 @@ class PeerwaveApp(App[None], inherit_bindings=False):
             return
         self._unlock_open = True
         self.push_screen(
-            UnlockScreen(self.manager.unlock, [tab.name for tab in locked]), self._unlocked
+            UnlockScreen(self._unlock_with, [tab.name for tab in locked]), self._unlocked
         )
+
+    async def _unlock_with(self, passphrase: str) -> None:
+        """``manager.unlock``, failing (for the unlock screen to say why) when a store it
+        was asked to open is still locked: the manager reports a wrong passphrase as
+        the account's state, not as an exception."""
+        locked = [
+            account_id
+            for account_id, tab in self.main.tabs.items()
+            if tab.state is ConnectionState.LOCKED
+        ]
+        await self.manager.unlock(passphrase)
+        for account_id in locked:
+            state, detail = self.manager.connection_state(account_id)
+            if state is ConnectionState.LOCKED:
+                raise StoreWrongKeyError(detail or "That passphrase does not open the store.")
 
     def _unlocked(self, unlocked: bool | None) -> None:
         self._unlock_open = False
@@ -288,6 +403,34 @@ class PeerwaveApp(App[None], inherit_bindings=False):
             self.main.retry_failed()
 
 
+class _DiscardedOutput:
+    """Stands in for Textual's output thread once the terminal is gone."""
+
+    def write(self, text: str) -> None:
+        pass
+
+    def flush(self) -> None:
+        pass
+
+    def stop(self) -> None:
+        pass
+
+    def isatty(self) -> bool:
+        return True
+
+    def fileno(self) -> int:
+        return 1
+
+
+async def _close_part(what: str, closing: Awaitable[None], timeout: float) -> None:
+    started = time.monotonic()
+    try:
+        await asyncio.wait_for(closing, timeout)
+    except Exception as exc:  # noqa: BLE001 - closing goes on; the reason is logged
+        log.error("closing the %s failed: %s", what, type(exc).__name__)
+    log.info("%s closed in %.2f s", what, time.monotonic() - started)
+
+
 def make_app(
     settings: Settings,
     paths: Paths,
@@ -296,6 +439,7 @@ def make_app(
     env: Mapping[str, str] | None = None,
     today: Callable[[], date] = date.today,
     now: Callable[[], datetime] = utc_now,
+    startup: Startup | None = None,
 ) -> PeerwaveApp:
     """The one way to build the app (CLI, demo, tests, screenshots)."""
-    return PeerwaveApp(settings, paths, manager, env=env, today=today, now=now)
+    return PeerwaveApp(settings, paths, manager, env=env, today=today, now=now, startup=startup)

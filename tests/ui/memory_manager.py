@@ -1,10 +1,14 @@
 """An in-memory ``ManagerAPI`` for UI tests: a TEST DOUBLE, not a product part.
 
-It lets Pilot tests drive widget behaviour (tabs, paging, statuses, dialogs) before the
-real ``SignalClientManager`` exists. It keeps accounts, conversations and history in
-dicts, records every call, and emits events when a test tells it to (``deliver``,
-``set_status``, ``change_identity``, ``set_connection``). Flow tests move onto the real
-manager and dev servers once that exists.
+It drives pure widget behaviour in Pilot tests (paging through 100,000 messages, status
+marks, countdowns, labels, notifications, themes, snapshots with fixed dates and ids),
+where the real manager would add nothing but noise. It keeps accounts, conversations
+and history in dicts, records every call, and emits events when a test tells it to
+(``deliver``, ``set_status``, ``change_identity``, ``set_connection``). The flows (send,
+receive, tabs, unread counts, Alt+A, Ctrl+K, onboarding, unlock, identity change,
+pending → stored, offline and back) run against the real manager and real dev servers:
+``tests/ui/real.py``, ``test_demo.py``, ``test_onboarding.py``, ``test_identity.py``,
+``test_offline.py``.
 """
 
 from __future__ import annotations

@@ -1,114 +1,93 @@
-"""An identity change blocks sending behind a dialog; the safety-number screen."""
+"""A real identity change: Nora "reinstalls" (her device is removed and a fresh install
+logs in with a backup code, so the server gives the same device number a new identity
+key). Sending to her is held behind a dialog until the user verifies or accepts."""
 
 from __future__ import annotations
 
 from textual.widgets import Button, Static
 
+from peerwave_tui.models import ConnectionState, MessageKind
 from peerwave_tui.ui.screens.identity_change import IdentityChangeDialog
 from peerwave_tui.ui.screens.safety_number import SafetyNumberScreen, safety_rows
 from tests.ui.conftest import feed_terminal, screen_text, started, until
-from tests.ui.memory_manager import SAFETY_DIGITS
-from tests.ui.worlds import three_servers
+from tests.ui.real import demo_app, has_text, user_contact
+
+SIZE = (120, 40)
 
 
-async def _blocked_conversation(app, pilot, memory, world):
+async def _nora_reinstalls(app, pilot, environment):
+    """Returns (north account, Nora's contact) once the change is on screen."""
     await started(app, pilot)
-    app.main.open_conversation(world.alpha.account_id, "u-alice")
+    north = app.main.tab_order()[0].account_id
+    await until(pilot, lambda: app.main.tabs[north].state is ConnectionState.CONNECTED)
     pane = app.main.active_pane
-    await until(pilot, lambda: app.focused is pane.composer and pane.message_view.messages)
-    memory.change_identity(world.alpha, "u-alice")
-    await until(
-        pilot,
-        lambda: app.main.tabs[world.alpha.account_id].conversations["u-alice"].identity_blocked,
-        "blocked",
-    )
-    await until(pilot, lambda: "— Alice's safety number changed —" in screen_text(app), "notice")
-    return pane
+    await feed_terminal(app, pilot, "before")
+    await pilot.press("enter")
+    await until(pilot, has_text(app, "echo: before"), "first answer")
+    nora = environment.contacts[0]
+    you = next(a for a in app.manager.accounts() if a.account_id == north)
+    await nora.reinstall()
+    await nora.say(user_contact(you), "new phone, same Nora")
+    await until(pilot, has_text(app, "new phone, same Nora"), "her message still arrives")
+    await until(pilot, lambda: pane.conversation is not None and pane.conversation.identity_blocked)
+    notices = [m for m in pane.message_view.messages if m.kind is MessageKind.NOTICE]
+    assert notices and "safety number" in notices[-1].text
+    await until(pilot, lambda: "safety number changed: verify before sending" in screen_text(app))
+    return you, nora, pane
 
 
-async def test_sending_is_held_until_the_new_key_is_accepted(build_app, memory) -> None:
-    world = three_servers(memory)
-    app = build_app()
-    async with app.run_test(size=(120, 36)) as pilot:
-        pane = await _blocked_conversation(app, pilot, memory, world)
-        assert "safety number changed: verify before sending" in screen_text(app)
-        await feed_terminal(app, pilot, "secret plans")
+async def test_sending_is_held_until_the_safety_number_is_verified(tmp_path, settings) -> None:
+    app, environment = demo_app(tmp_path / "demo", settings)
+    async with app.run_test(size=SIZE) as pilot:
+        you, nora, pane = await _nora_reinstalls(app, pilot, environment)
+        await feed_terminal(app, pilot, "is it really you?")
         await pilot.press("enter")
         dialog = await until(
             pilot, lambda: isinstance(app.screen, IdentityChangeDialog) and app.screen, "dialog"
         )
-        assert not memory.called("send")
-        assert pane.composer.text == "secret plans"  # held, not lost
-        await pilot.click(dialog.query_one("#accept", Button))
-        await until(pilot, lambda: memory.called("accept_identity"), "accepted")
-        await until(pilot, lambda: app.screen is app.main)
+        assert pane.composer.text == "is it really you?"  # held, not lost
+        assert not has_text(app, "is it really you?")()
+        await pilot.click(dialog.query_one("#verify", Button))
+        screen = await until(
+            pilot, lambda: isinstance(app.screen, SafetyNumberScreen) and app.screen, "number"
+        )
+        # Both sides compute the same 60 digits from the real keys.
+        theirs = await nora.manager.safety_number(nora.account.account_id, you.user_id)
+        shown = str(screen.query_one("#safety-digits", Static).render())
+        assert shown.splitlines() == safety_rows(theirs)
+        assert "Their key changed" in str(screen.query_one("#safety-status", Static).render())
+        await pilot.click(screen.query_one("#verify", Button))
+        await until(pilot, lambda: app.screen is app.main, "dialog closed")
+        await until(pilot, lambda: not pane.conversation.identity_blocked, "unblocked")
+        number = await app.manager.safety_number(you.account_id, nora.account.user_id)
+        assert number.verified and not number.changed
         await until(pilot, lambda: app.focused is pane.composer)
         await pilot.press("enter")
-        await until(pilot, lambda: memory.called("send"), "sent after accepting")
-        assert pane.message_view.messages[-1].text == "secret plans"
+        await until(pilot, has_text(app, "echo: is it really you?"), "the new Nora answers")
 
 
-async def test_cancelling_the_dialog_sends_nothing(build_app, memory) -> None:
-    world = three_servers(memory)
-    app = build_app()
-    async with app.run_test(size=(120, 36)) as pilot:
-        pane = await _blocked_conversation(app, pilot, memory, world)
+async def test_cancelling_the_dialog_sends_nothing_and_accepting_sends(tmp_path, settings) -> None:
+    app, environment = demo_app(tmp_path / "demo", settings)
+    async with app.run_test(size=SIZE) as pilot:
+        you, nora, pane = await _nora_reinstalls(app, pilot, environment)
         await feed_terminal(app, pilot, "wait")
         await pilot.press("enter")
         await until(pilot, lambda: isinstance(app.screen, IdentityChangeDialog))
         await pilot.press("escape")
         await until(pilot, lambda: app.screen is app.main)
-        assert not memory.called("send") and not memory.called("accept_identity")
         assert pane.composer.text == "wait"
-
-
-async def test_verify_shows_the_safety_number_and_marks_the_contact_verified(
-    build_app, memory
-) -> None:
-    world = three_servers(memory)
-    app = build_app()
-    async with app.run_test(size=(120, 40)) as pilot:
-        await _blocked_conversation(app, pilot, memory, world)
-        await feed_terminal(app, pilot, "x")
+        assert pane.conversation.identity_blocked
         await pilot.press("enter")
         dialog = await until(
             pilot, lambda: isinstance(app.screen, IdentityChangeDialog) and app.screen
         )
-        await pilot.click(dialog.query_one("#verify", Button))
-        screen = await until(
-            pilot,
-            lambda: isinstance(app.screen, SafetyNumberScreen) and app.screen,
-            "safety number screen",
-        )
-        digits = str(screen.query_one("#safety-digits", Static).render())
-        assert digits.split() == [SAFETY_DIGITS[i : i + 5] for i in range(0, 60, 5)]
-        assert len(digits.splitlines()) == 3
-        assert "Their key changed" in str(screen.query_one("#safety-status", Static).render())
-        await pilot.click(screen.query_one("#verify", Button))
-        await until(pilot, lambda: memory.called("mark_verified"), "verified")
-        assert memory.called("accept_identity")  # a changed key is accepted first
-        await until(
-            pilot,
-            lambda: (
-                not app.main.tabs[world.alpha.account_id].conversations["u-alice"].identity_blocked
-            ),
-        )
-
-
-async def test_safety_number_from_the_palette_command(build_app, memory) -> None:
-    world = three_servers(memory)
-    app = build_app()
-    async with app.run_test(size=(120, 40)) as pilot:
-        await started(app, pilot)
-        app.main.open_conversation(world.alpha.account_id, "u-bob")
-        app.main.show_safety_number()
-        screen = await until(
-            pilot, lambda: isinstance(app.screen, SafetyNumberScreen) and app.screen
-        )
-        assert "Not verified yet" in str(screen.query_one("#safety-status", Static).render())
-        await pilot.press("escape")
-        await until(pilot, lambda: app.screen is app.main)
-        assert not memory.called("mark_verified")
+        await pilot.click(dialog.query_one("#accept", Button))
+        await until(pilot, lambda: not pane.conversation.identity_blocked, "accepted")
+        number = await app.manager.safety_number(you.account_id, nora.account.user_id)
+        assert not number.changed and not number.verified  # accepted, not verified
+        await until(pilot, lambda: app.focused is pane.composer)
+        await pilot.press("enter")
+        await until(pilot, has_text(app, "echo: wait"), "sent after accepting")
 
 
 def test_safety_rows_are_three_rows_of_four_groups() -> None:

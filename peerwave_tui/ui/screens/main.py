@@ -26,6 +26,7 @@ from peerwave_tui.settings import Settings
 from peerwave_tui.ui import flows
 from peerwave_tui.ui.notify import Notifier
 from peerwave_tui.ui.screens.main_events import CoreEventsMixin
+from peerwave_tui.ui.startup import OpenConversation
 from peerwave_tui.ui.state import TabState, conversation_key, next_unread
 from peerwave_tui.ui.widgets.composer import Composer
 from peerwave_tui.ui.widgets.server_pane import ServerPane
@@ -52,6 +53,7 @@ class MainScreen(CoreEventsMixin, Screen[None]):
         save_settings: Callable[[], None],
         today: Callable[[], date] = date.today,
         now: Callable[[], datetime] = utc_now,
+        note: str | None = None,
     ) -> None:
         super().__init__(id="main")
         self.manager = manager
@@ -62,11 +64,17 @@ class MainScreen(CoreEventsMixin, Screen[None]):
         self._now = now
         self.tabs: dict[str, TabState] = {}
         self._reading: set[tuple[str, str]] = set()  # mark_read calls in flight
+        self._note = note
+        self._progress: str | None = None  # a startup (the demo) is under way
+        self._progress_error = False
         self.mounted = asyncio.Event()  # tabs can be added once the screen is mounted
 
     def compose(self) -> ComposeResult:
         yield ServerTabs(id="server-tabs")
         yield Static(NO_SERVERS, id="no-servers", markup=False)
+        yield Static("", id="startup-progress", markup=False)
+        if self._note:
+            yield Static(self._note, id="session-note", markup=False)
         yield Footer(show_command_palette=False)
 
     def on_mount(self) -> None:
@@ -182,10 +190,38 @@ class MainScreen(CoreEventsMixin, Screen[None]):
 
     def _show_empty_state(self) -> None:
         empty = not self.tabs
-        for widget in self.query("#no-servers"):  # none once the screen is gone
+        progress = self._progress
+        for widget in self.query("#no-servers").results(Static):  # none once the screen is gone
             widget.display = empty
+            widget.update(NO_SERVERS if progress is None else progress)
+            widget.set_class(progress is not None and self._progress_error, "-error")
+        for line in self.query("#startup-progress").results(Static):
+            line.display = not empty and progress is not None
+            line.update(progress or "")
+            line.set_class(self._progress_error, "-error")
         for tabs in self.query(ServerTabs):
             tabs.display = not empty
+
+    def show_progress(self, text: str | None, *, error: bool = False) -> None:
+        """What a startup (the demo) is doing, or why it failed; None when it is done.
+        Shown in the middle while there is no tab yet, else on a line of its own."""
+        self._progress = text
+        self._progress_error = error and text is not None
+        self._show_empty_state()
+
+    @property
+    def progress(self) -> str | None:
+        return self._progress
+
+    async def show_conversations(self, opened: list[OpenConversation]) -> None:
+        """Open each conversation in its server's pane; the first one ends up shown."""
+        for account_id, conversation in reversed(opened):
+            tab = self.tabs.get(account_id)
+            if tab is None:
+                continue
+            tab.conversations.setdefault(conversation.conversation_id, conversation)
+            self.refresh_tab(account_id)
+            self.open_conversation(account_id, conversation.conversation_id)
 
     @on(TabbedContent.TabActivated)
     def _tab_activated(self, event: TabbedContent.TabActivated) -> None:

@@ -170,6 +170,11 @@ class CoreEventsMixin:
         tab = self.tabs.get(message.account_id)
         if tab is None:
             return
+        if message.event.done and message.event.processed == 0 and not tab.backlog_processed:
+            # Nothing was waiting: nothing to say.
+            tab.backlog_processed, tab.backlog_done = None, False
+            self.refresh_tab(message.account_id)
+            return
         tab.backlog_processed = message.event.processed
         tab.backlog_done = message.event.done
         self.refresh_tab(message.account_id)

@@ -102,6 +102,7 @@ class MessageView(ScrollView, can_focus=True):
         self._has_older = False
         self._loading_older = False
         self._placeholder = ""
+        self._loaded = False  # a conversation's messages are shown (maybe none)
         self._blocks: list[_Block] = []
         self._starts: list[int] = []  # first line of each block
         self._cache: dict[tuple[object, ...], tuple[Strip, ...]] = {}
@@ -130,6 +131,7 @@ class MessageView(ScrollView, can_focus=True):
         self._has_older = False
         self._loading_older = False
         self._placeholder = placeholder
+        self._loaded = False
         self._cache.clear()
         self._relayout()
         self.scroll_to(y=0, animate=False, immediate=True, force=True)
@@ -141,6 +143,7 @@ class MessageView(ScrollView, can_focus=True):
         self._has_older = has_older
         self._loading_older = False
         self._placeholder = ""
+        self._loaded = True
         self._relayout()
         self.scroll_end(animate=False, immediate=True, force=True)
         self.call_after_refresh(self._maybe_request_older)
@@ -264,7 +267,7 @@ class MessageView(ScrollView, can_focus=True):
         if self._placeholder:
             return self._placeholder
         if not self._messages:
-            return ""
+            return "No messages yet: write the first one below." if self._loaded else ""
         if self._loading_older:
             return "Loading older messages…"
         if self._has_older:

@@ -84,6 +84,7 @@ class ServerPane(Vertical):
         super().__init__(id=id)
         self.account_id = account_id
         self.conversation: Conversation | None = None
+        self._tab: TabState | None = None  # the latest state, kept until the parts exist
         self._is_muted = is_muted
         self._today = today
         self._now = now
@@ -121,8 +122,21 @@ class ServerPane(Vertical):
 
     # --- what the screen calls -----------------------------------------------------
 
+    def on_mount(self) -> None:
+        # A refresh may have come while the parts were still being mounted.
+        self.call_after_refresh(self._show_kept_tab)
+
+    def _show_kept_tab(self) -> None:
+        if self._tab is not None:
+            self.show_tab(self._tab)
+
     def show_tab(self, tab: TabState) -> None:
-        """Refresh the list, the header and the status line from the tab's state."""
+        """Refresh the list, the header and the status line from the tab's state (kept
+        for later while the parts are not mounted yet: two events about a new account
+        can race its mounting)."""
+        self._tab = tab
+        if not self.query(StatusLine):
+            return
         conversations = tab.sorted_conversations()
         self.conversation_list.show(conversations, self.conversation_id)
         if self.conversation is not None:
