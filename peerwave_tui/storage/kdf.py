@@ -17,6 +17,7 @@ import hashlib
 import hmac
 import json
 import secrets
+import threading
 from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
@@ -157,8 +158,19 @@ def default_params() -> KdfParams:
     return KdfParams(SCRYPT, salt, log2_n=SCRYPT_LOG2_N, r=SCRYPT_R, p=SCRYPT_P)
 
 
+# cryptography 50's Argon2id deadlocks when two threads derive at the same time (two
+# KeyCustody objects in one process, e.g. the demo's contacts). This lock guards the
+# library, not our state: derivations in one process simply take turns.
+_ARGON2_LOCK = threading.Lock()
+
+
 def derive_master_key(passphrase: str, params: KdfParams) -> bytes:
     """The memory-hard step (slow on purpose; run it off the event loop)."""
+    with _ARGON2_LOCK:
+        return _derive(passphrase, params)
+
+
+def _derive(passphrase: str, params: KdfParams) -> bytes:
     secret = passphrase.encode("utf-8")
     if params.algorithm == ARGON2ID:
         try:
