@@ -1,36 +1,39 @@
 """SignalClient: one server+account, fully isolated from every other.
 
 It owns the account's DeviceStore (and through it the KeyManager), its ApiService and
-its SocketService, and runs three tasks: the socket supervisor (inside
-SocketService), one consumer of inbound socket events, and one outbox sender.
+its SocketService, and runs four tasks: the socket supervisor (inside SocketService),
+one consumer of inbound socket events (``receiver.Inbound`` does the receiving), one
+outbox sender (``sender.Sender``) and the hourly upkeep (``keysync``).
 
-``initialize()``: open store → restore session → connect; on every connect: publish or
-refresh keys → drain pending messages → send the outbox. ``aclose()`` is idempotent.
-Failures of this account become its connection state and events, never exceptions
-that reach other accounts.
+``initialize()``: open store → restore session → publish or refresh keys → connect;
+on every connect: drain pending messages → top up prekeys → send the outbox.
+``aclose()`` is idempotent. Failures of this account become its connection state and
+events, never exceptions that reach other accounts.
 """
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
-import json
+import io
 import logging
 import time
 import uuid
-from collections.abc import Callable
-from typing import Any
+from collections.abc import Awaitable, Callable, Coroutine
+from typing import Any, TypeVar
 
 from peerwave_tui import events as ev
+from peerwave_tui import trust
 from peerwave_tui.api import ApiService
 from peerwave_tui.errors import (
-    AuthError,
+    LoggedOutError,
     NetworkError,
     PeerwaveError,
+    SessionExpiredError,
     StoreError,
     UsageError,
 )
-from peerwave_tui.keysync import maintain_keys
+from peerwave_tui.keysync import DAY_S, maintain_keys, prune_store
 from peerwave_tui.models import (
     AccountRecord,
     ChatMessage,
@@ -43,26 +46,25 @@ from peerwave_tui.models import (
     MessageStatus,
     SafetyNumber,
 )
-from peerwave_tui.receiver import READ_RECEIPT, ItemOutcome, Me, process_items
-from peerwave_tui.secrets import AccountSecrets
-from peerwave_tui.sender import Sender
-from peerwave_tui.signal import KeyManager, TrustEvent
+from peerwave_tui.receiver import Inbound, Me
+from peerwave_tui.secrets import AccountSecrets, SessionGuard
+from peerwave_tui.sender import Sender, encrypt_if_ready
+from peerwave_tui.signal import KeyManager, TrustEvent, TrustEventKind
 from peerwave_tui.socket import SocketService
-from peerwave_tui.storage.custody import KeyCustody
 from peerwave_tui.storage.device_store import DeviceStore
-from peerwave_tui.storage.history import History, OutgoingItem
+from peerwave_tui.storage.history import History
 from peerwave_tui.storage.tx import transaction
-from peerwave_tui.trust import safety_number_for
-from peerwave_tui.wire import Credentials, IncomingItem
+from peerwave_tui.trust import TrustNews
+from peerwave_tui.wire import BundleDevice, Credentials
 
 log = logging.getLogger(__name__)
 
-PENDING_PAGE = 50
-DEVICE_INFO = "peerwave-tui"
-KEY_CHECK_INTERVAL = 24 * 3600.0  # also keeps the session sliding (one signed request a day)
-LIVE_BATCH = 200
-
+T = TypeVar("T")
 Publish = Callable[[ev.Event], None]
+
+LIVE_BATCH = 200
+UPKEEP_INTERVAL = 3600.0
+CLOSE_STEP_TIMEOUT = 30.0
 
 
 class SignalClient:
@@ -82,22 +84,26 @@ class SignalClient:
         self.api: ApiService = None  # type: ignore[assignment]  # set in initialize()
         self.socket: SocketService = None  # type: ignore[assignment]
         self.secrets: AccountSecrets | None = None
+        self.guard: SessionGuard = None  # type: ignore[assignment]
         self.state = ConnectionState.CONNECTING
         self.state_detail: str | None = None
+        self.upkeep_interval = UPKEEP_INTERVAL
         self._connected = asyncio.Event()
         self._tasks: list[asyncio.Task[Any]] = []
+        self._background: set[asyncio.Task[Any]] = set()
         self._sender = Sender(self)
+        self.inbound = Inbound(self)
         self._closed = False
-        self._last_key_check = 0.0
-        self._drain_lock = asyncio.Lock()
-        self._drained_once = asyncio.Event()
-        self._stored_waiters: dict[str, asyncio.Future[None]] = {}
+        self._last_prune: float | None = None
+        self._keys_lock = asyncio.Lock()
+        self._logged_out_told = False
 
     # --- identity ----------------------------------------------------------------
 
     @property
     def me(self) -> Me:
-        assert self.record.user_id is not None
+        if self.record.user_id is None:
+            raise StoreError("This account does not know its user id yet; log in again.")
         return Me(self.record.user_id, self.record.device_id or 0)
 
     def now_ms(self) -> int:
@@ -110,94 +116,146 @@ class SignalClient:
     async def wait_connected(self) -> None:
         await self._connected.wait()
 
+    def publish(self, event: ev.Event) -> None:
+        self._publish(event)
+
     # --- lifecycle ---------------------------------------------------------------
 
-    @classmethod
-    async def open(
-        cls,
-        record: AccountRecord,
-        store_dir: Any,
-        custody: KeyCustody,
-        *,
-        publish: Publish,
-        clock: Callable[[], float] = time.time,
-    ) -> SignalClient:
-        """Open the account's existing store (its recorded key mode) and wrap it."""
-        info = DeviceStore.read_store_info(store_dir)
-        key = await custody.existing_store_key(record.account_id, info)
-        store = await DeviceStore.open(
-            store_dir,
-            key,
-            server_url=record.server_url,
-            key_mode=info.key_mode,
-            keyring_backend=info.keyring_backend,
-            create=False,
-        )
-        return cls(record, store, publish=publish, clock=clock)
-
     async def initialize(self) -> None:
-        """Restore the session and start connecting; returns once the socket supervisor
-        runs (not once connected)."""
+        """Restore the session and start: keys are checked, then the socket connects in
+        the background (this returns before either finishes)."""
+        await self.prepare()
+        self._start(self._consume(), "consume")
+        self._start(self._sender.run(), "send")
+        self._start(self._startup(), "startup")
+
+    async def prepare(self) -> None:
+        """Restore the session and build the services, without connecting (enough for
+        HTTP requests, e.g. removing the account); idempotent."""
+        if self.api is not None:
+            return
         self.secrets = await self.store.run(AccountSecrets.load)
-        if self.secrets.session_secret is None:
-            raise AuthError(401, "This account is not logged in; log in again.", "no_session")
+        credentials = self.secrets.credentials(self.record.client_id, self.record.user_id)
         if self.record.user_id is None:
             self.record.user_id = self.secrets.user_id
-        self.api = ApiService(self.record.server_url, credentials=self._credentials())
+        self.api = ApiService(self.record.server_url, credentials=credentials, clock=self._clock)
+        self.guard = SessionGuard(
+            self.store, self.api, self.secrets, self.record.client_id, clock=self._clock
+        )
         self.socket = SocketService(
             self.record.server_url,
             self._credentials,
             on_state=self._on_socket_state,
             clock_ms=self.api.server_time_ms,
         )
-        self._tasks.append(asyncio.create_task(self._consume(), name=f"consume:{self.account_id}"))
-        self._tasks.append(asyncio.create_task(self._sender.run(), name=f"send:{self.account_id}"))
-        await self.socket.start()
 
-    def _credentials(self) -> Credentials:
-        assert self.secrets is not None and self.secrets.session_secret is not None
-        return Credentials(
-            client_id=self.record.client_id,
-            session_secret=self.secrets.session_secret,
-            user_id=self.secrets.user_id or self.record.user_id or "",
-            refresh_token=self.secrets.refresh_token,
-        )
+    def _start(self, coro: Coroutine[Any, Any, Any], what: str) -> None:
+        task = asyncio.create_task(coro, name=f"{what}:{self.account_id}")
+        task.add_done_callback(self._task_ended)
+        self._tasks.append(task)
+
+    def _task_ended(self, task: asyncio.Task[Any]) -> None:
+        """One of the account's own tasks ended by itself: it cannot work any more."""
+        if task.cancelled() or self._closed:
+            return
+        exc = task.exception()
+        if exc is None:
+            return  # it ended after reporting why (a store failure)
+        what = task.get_name().split(":", 1)[0]
+        log.error("the %s task of an account stopped (%s)", what, type(exc).__name__)
+        detail = str(exc) if isinstance(exc, PeerwaveError) else f"An internal {what} task stopped."
+        self._set_state(ConnectionState.ERROR, detail)
+
+    def _credentials(self) -> Credentials | None:
+        if self.secrets is None or self.secrets.session_secret is None:
+            return None
+        return self.secrets.credentials(self.record.client_id, self.record.user_id)
+
+    async def _startup(self) -> None:
+        """Keys before the socket: peers retry a contact when it comes online, and by
+        then its keys must be on the server."""
+        with contextlib.suppress(PeerwaveError):
+            await self._maintain_keys()
+        await self.socket.start()
+        while True:
+            await asyncio.sleep(self.upkeep_interval)
+            if self.is_connected:
+                with contextlib.suppress(PeerwaveError):
+                    await self.upkeep()
 
     async def aclose(self) -> None:
+        """Stop everything and close the store; idempotent. Every step is bounded, so
+        a server that stops answering cannot keep the app from closing."""
         if self._closed:
             return
         self._closed = True
         self._connected.clear()
-        for task in self._tasks:
-            task.cancel()
-        for task in self._tasks:
-            with contextlib.suppress(asyncio.CancelledError, Exception):
-                await task
+        await _stop_tasks(self._tasks + list(self._background), CLOSE_STEP_TIMEOUT)
         self._tasks.clear()
         if self.socket is not None:
-            with contextlib.suppress(Exception):
-                await self.socket.stop()
+            stopping = asyncio.ensure_future(self.socket.stop())
+            await _stop_tasks([stopping], CLOSE_STEP_TIMEOUT, cancel=False)
         if self.api is not None:
             with contextlib.suppress(Exception):
                 await self.api.aclose()
-        for waiter in self._stored_waiters.values():
-            if not waiter.done():
-                waiter.cancel()
+        self._sender.cancel_waiters()
         await self.store.aclose()
         self._set_state(ConnectionState.CLOSED, None)
+
+    def _spawn(self, coro: Coroutine[Any, Any, Any]) -> None:
+        """A short background job, cancelled by ``aclose``; failures are only logged."""
+        task = asyncio.create_task(coro)
+        self._background.add(task)
+        task.add_done_callback(self._background.discard)
+        task.add_done_callback(_log_task_failure)
+
+    # --- HTTP with the session guard ------------------------------------------------
+
+    async def http(self, request: Callable[[], Awaitable[T]]) -> T:
+        """A signed request (or several): renews an expired session once; a session
+        that is gone for good is told to the user once."""
+        try:
+            return await self.guard.call(request)
+        except (LoggedOutError, SessionExpiredError) as exc:
+            if not self._logged_out_told:
+                self._logged_out_told = True
+                self.publish(ev.ErrorRaised(self.account_id, str(exc), needs_user=True))
+            raise
+
+    async def _maintain_keys(self) -> None:
+        async with self._keys_lock:  # one run at a time (they would plan the same keys)
+            try:
+                await self.http(lambda: maintain_keys(self.store, self.api))
+            except NetworkError as exc:
+                log.info("key maintenance failed: %s", type(exc).__name__)
+                raise
+
+    async def upkeep(self) -> None:
+        """At least one signed request a day (keys checked, session kept sliding), and
+        once a day the store is pruned (old keys, dedupe ledger, finished outbox)."""
+        now = self._clock()
+        last = self.guard.last_success
+        if last is None or now - last >= DAY_S:
+            await self._maintain_keys()
+        if self._last_prune is None or now - self._last_prune >= DAY_S:
+            result = await self.store.run(lambda conn: prune_store(conn, self.now_ms()))
+            self._last_prune = now
+            log.info("store pruned: %s", result)
 
     # --- state -------------------------------------------------------------------
 
     def _set_state(self, state: ConnectionState, detail: str | None, retry_at: Any = None) -> None:
         self.state = state
         self.state_detail = detail
-        self._publish(ev.ConnectionChanged(self.account_id, state, detail, retry_at))
+        self.publish(ev.ConnectionChanged(self.account_id, state, detail, retry_at))
 
     def _on_socket_state(self, state: ConnectionState, detail: str | None, retry_at: Any) -> None:
         if self._closed:
             return
-        if state is not ConnectionState.CONNECTED:
-            self._connected.clear()
+        if state is ConnectionState.CONNECTED:
+            return  # shown once the consumer has handled the connect (_on_connected)
+        self._connected.clear()
+        self._sender.connection_lost()
         self._set_state(state, detail, retry_at)
 
     # --- inbound events ----------------------------------------------------------
@@ -213,231 +271,104 @@ class SignalClient:
                 return
             except PeerwaveError as exc:
                 log.info("event %s failed: %s", name, type(exc).__name__)
-            except Exception:
-                log.exception("unexpected failure handling event %s", name)
+            except Exception as exc:  # noqa: BLE001 - one bad event must not end the consumer
+                log.error("unexpected failure handling event %s (%s)", name, type(exc).__name__)
 
     async def _handle(self, name: str, payload: Any) -> None:
         if name == "connected":
             await self._on_connected(payload)
         elif name == "receiveItem":
-            batch = [payload]
-            batch.extend(self.socket.take_ready("receiveItem", LIVE_BATCH))
-            await self._process_and_delete(batch)
+            batch = [payload, *self.socket.take_ready("receiveItem", LIVE_BATCH)]
+            await self.inbound.process(batch)
         elif name in ("pendingMessagesAvailable", "resync"):
             # "resync": the inbox overflowed and dropped events; the items are still
             # on the server, so a drain picks them up.
-            await self.drain_pending()
+            if self.is_connected:
+                await self._drain()
         elif name == "deliveryReceipt":
-            await self._on_receipt(payload)
+            batch = [payload, *self.socket.take_ready("deliveryReceipt", LIVE_BATCH)]
+            await self._sender.on_receipts(batch)
         elif name == "presence":
-            await self._on_presence(payload)
+            await self.inbound.on_presence(payload)
+        # Group events arrive with the group pipeline; until then they are dropped
+        # here (group items stay on the server until marked read).
 
-    async def _on_connected(self, info: Any) -> None:
-        device_id = getattr(info, "device_id", None)
-        user_id = getattr(info, "user_id", None)
+    async def _on_connected(self, session: Any) -> None:
+        if not self.socket.connected:
+            return  # lost again before we got to it; the next connect comes later
+        device_id = getattr(session, "device_id", None)
+        user_id = getattr(session, "user_id", None)
         if device_id is not None and device_id != self.record.device_id:
             self.record.device_id = int(device_id)
             if user_id:
                 self.record.user_id = user_id
-            self._publish(ev.AccountUpdated(self.account_id, self.record))
-        try:
-            if self._clock() - self._last_key_check > KEY_CHECK_INTERVAL:
-                await maintain_keys(self.store, self.api)
-                self._last_key_check = self._clock()
-        except NetworkError as exc:
-            log.info("key maintenance failed: %s", type(exc).__name__)
+            self.publish(ev.AccountUpdated(self.account_id, self.record))
         self._connected.set()
         self._set_state(ConnectionState.CONNECTED, None)
-        await self.drain_pending()
+        self._sender.wake()  # open copies are resent in order right away
+        await self._drain()
+        self._spawn(self.inbound.refresh_presence())
+
+    async def _drain(self) -> None:
+        await self.inbound.drain()
+        # Top up one-time prekeys after every sync, without holding up the consumer.
+        self._spawn(self._maintain_keys())
+
+    def schedule_conversation_update(self, conversation_id: str) -> None:
+        async def update() -> None:
+            conv = await self.store.run(lambda c: History(c).conversation(conversation_id))
+            if conv is not None:
+                self.publish(ev.ConversationUpdated(self.account_id, conv))
+
+        self._spawn(update())
+
+    # --- callbacks from the pipelines ------------------------------------------------
+
+    def peer_online(self, user_id: str) -> None:
+        """A peer came online: its waiting messages (if any) are tried now."""
+        self._sender.peer_changed(user_id)
+
+    def outbox_changed(self, peer: str | None = None) -> None:
+        """Something new can go out (to ``peer``, which may have been waiting)."""
+        if peer is not None:
+            self._sender.peer_changed(peer)
         self._sender.wake()
 
-    async def drain_pending(self) -> int:
-        """Fetch and process every pending item (protocol.md §5.5); returns how many."""
-        async with self._drain_lock:
-            processed = 0
-            offset = 0
-            while self.is_connected:
-                page = await self.socket.fetch_pending(PENDING_PAGE, offset)
-                one_to_one = [i for i in page.items if i.channel_id is None]
-                # Group items stay until marked read; malformed entries the parser
-                # skipped stay on the server too: both count as remaining.
-                remaining = len(page.items) - len(one_to_one) + page.skipped
-                if one_to_one:
-                    await self._process_and_delete(one_to_one)
-                processed += len(one_to_one)
-                self._publish(ev.BacklogProgress(self.account_id, processed))
-                if not page.has_more or not page.items:
-                    break
-                offset += remaining
-            self._publish(ev.BacklogProgress(self.account_id, processed, done=True))
-            try:
-                await maintain_keys(self.store, self.api)
-            except NetworkError as exc:
-                log.info("prekey top-up failed: %s", type(exc).__name__)
-            self._drained_once.set()
-            return processed
+    def on_trust_news(self, news: TrustNews) -> None:
+        for notice in news.notices:
+            self.publish(ev.MessageReceived(self.account_id, notice))
+            self.schedule_conversation_update(notice.conversation_id)
+        self.on_trust_events(news.events)
 
-    async def _process_and_delete(self, items: list[IncomingItem]) -> None:
-        me = self.me
-        now = self.now_ms()
-        outcomes = await self.store.run(lambda conn: process_items(conn, items, me, now))
-        await self._learn_senders(outcomes)
-        self._emit_outcomes(outcomes)
-        deletions = [self.socket.delete_item(o.item_id) for o in outcomes if o.delete]
-        if deletions:
-            results = await asyncio.gather(*deletions, return_exceptions=True)
-            failed = sum(1 for r in results if isinstance(r, BaseException))
-            if failed:
-                log.info("%d deleteItem calls failed; the items will come again", failed)
+    def on_trust_events(self, trust_events: list[TrustEvent]) -> None:
+        for event in trust_events:
+            if event.kind is TrustEventKind.IDENTITY_CHANGED:
+                self.publish(ev.IdentityChanged(self.account_id, event.user_id, (event.device_id,)))
+            elif event.kind is TrustEventKind.NEW_DEVICE:
+                self.publish(ev.NewDeviceSeen(self.account_id, event.user_id, event.device_id))
 
-    async def _learn_senders(self, outcomes: list[ItemOutcome]) -> None:
-        """Fetch the profiles of conversation partners we have no name for yet, so the
-        conversation has a title (once per person; failures leave the id shown)."""
-        peers = {o.peer for o in outcomes if o.message is not None and o.peer}
-        peers |= {o.message.sender_id for o in outcomes if o.message is not None}
-        if not peers:
-            return
-        known = await self.store.run(lambda c: {k.user_id for k in History(c).contacts()})
-        unknown = sorted(peers - known)
-        if not unknown:
-            return
-        try:
-            profiles = await self.api.profiles(unknown)
-        except PeerwaveError as exc:
-            log.info("profile lookup failed: %s", type(exc).__name__)
-            return
+    async def save_contacts(self, contacts: list[Contact]) -> None:
         now = self.now_ms()
 
         def save(conn: Any) -> None:
             history = History(conn)
             with transaction(conn):
-                for profile in profiles:
-                    history.upsert_contact(profile, now)
+                for contact in contacts:
+                    history.upsert_contact(contact, now)
 
         await self.store.run(save)
-        names = {p.user_id: p.display_name for p in profiles}
-        for outcome in outcomes:
-            message = outcome.message
-            if message is not None and message.sender_name is None:
-                message.sender_name = names.get(message.sender_id)
-
-    def _emit_outcomes(self, outcomes: list[ItemOutcome]) -> None:
-        for outcome in outcomes:
-            if outcome.message is not None:
-                self._publish(ev.MessageReceived(self.account_id, outcome.message))
-            for item_id in outcome.read_item_ids:
-                conv = outcome.peer or ""
-                self._publish(
-                    ev.MessageStatusChanged(self.account_id, conv, item_id, MessageStatus.READ)
-                )
-            if outcome.peer and outcome.trust_events:
-                self.on_trust_events(outcome.peer, outcome.trust_events)
-            if outcome.message is not None or outcome.seen_conversation:
-                conv_id = outcome.seen_conversation or outcome.message.conversation_id  # type: ignore[union-attr]
-                self._schedule_conversation_update(conv_id)
-
-    def _schedule_conversation_update(self, conversation_id: str) -> None:
-        async def update() -> None:
-            conv = await self.store.run(lambda c: History(c).conversation(conversation_id))
-            if conv is not None:
-                self._publish(ev.ConversationUpdated(self.account_id, conv))
-
-        task = asyncio.create_task(update())
-        task.add_done_callback(_log_task_failure)
-
-    async def _on_receipt(self, receipt: Any) -> None:
-        item_id = receipt.item_id
-
-        def record(conn: Any) -> tuple[bool, bool]:
-            history = History(conn)
-            with transaction(conn):
-                complete = history.mark_copy_stored(
-                    item_id, receipt.recipient_user_id, receipt.recipient_device_id
-                )
-                changed = complete and history.set_status(item_id, MessageStatus.STORED)
-            return complete, changed
-
-        complete, changed = await self.store.run(record)
-        self._sender.receipt_arrived(item_id)
-        if complete:
-            waiter = self._stored_waiters.get(item_id)
-            if waiter is not None and not waiter.done():
-                waiter.set_result(None)
-        if changed:
-            message = await self.store.run(lambda c: History(c).message_by_item(item_id))
-            if message is not None:
-                self._publish(
-                    ev.MessageStatusChanged(
-                        self.account_id, message.conversation_id, item_id, MessageStatus.STORED
-                    )
-                )
-
-    async def _on_presence(self, presence: Any) -> None:
-        changed = await self.store.run(
-            lambda c: History(c).set_presence(
-                presence.user_id,
-                presence.online,
-                int(presence.last_seen.timestamp() * 1000) if presence.last_seen else None,
-            )
-        )
-        if changed:
-            self._publish(
-                ev.PresenceChanged(
-                    self.account_id, presence.user_id, presence.online, presence.last_seen
-                )
-            )
-        if presence.online:
-            self._sender.peer_changed(presence.user_id)
-
-    # --- callbacks from the sender -----------------------------------------------
-
-    def on_send_blocked(self, item: OutgoingItem, *, identity: bool, reason: str = "") -> None:
-        waiter = self._stored_waiters.get(item.item_id)
-        if identity:
-            self._publish(ev.IdentityChanged(self.account_id, item.peer))
-            if item.message_id is not None:
-                self._publish(
-                    ev.MessageStatusChanged(
-                        self.account_id,
-                        item.peer,
-                        item.item_id,
-                        MessageStatus.FAILED,
-                        "identity changed",
-                    )
-                )
-            if waiter is not None and not waiter.done():
-                from peerwave_tui.errors import UntrustedIdentityError
-
-                waiter.set_exception(UntrustedIdentityError(item.peer))
-        else:
-            if item.message_id is not None:
-                self._publish(
-                    ev.MessageStatusChanged(
-                        self.account_id, item.peer, item.item_id, MessageStatus.PENDING, reason
-                    )
-                )
-            if waiter is not None and not waiter.done():
-                from peerwave_tui.errors import NoRecipientDevicesError
-
-                waiter.set_exception(NoRecipientDevicesError(reason))
-
-    def on_trust_events(self, peer: str, trust_events: list[TrustEvent]) -> None:
-        for event in trust_events:
-            if event.kind == "identity_changed":
-                self._publish(
-                    ev.IdentityChanged(self.account_id, event.user_id, (event.device_id,))
-                )
-            elif event.kind == "new_device":
-                self._publish(ev.NewDeviceSeen(self.account_id, event.user_id, event.device_id))
 
     # --- operations for the manager, CLI and UI -----------------------------------
 
     async def send_text(self, conversation_id: str, text: str) -> ChatMessage:
+        """Write the message as pending (the outbox) and return at once."""
         if not text.strip():
             raise UsageError("Cannot send an empty message.")
         item_id = str(uuid.uuid4())
         me = self.me
         now = self.now_ms()
+        online = self.is_connected
+        own = self.record.client_id
 
         def write(conn: Any) -> ChatMessage:
             history = History(conn)
@@ -463,79 +394,53 @@ class SignalClient:
                     created_at=now,
                     message_id=message.local_id,
                 )
+                if online:
+                    encrypt_if_ready(conn, item_id, me, own, now)
             return message
 
         message = await self.store.run(write)
-        self._publish(ev.MessageAdded(self.account_id, message))
-        self._sender.wake()
+        self.publish(ev.MessageAdded(self.account_id, message))
+        self.outbox_changed(conversation_id)  # a waiting peer is asked again now
         return message
 
     async def wait_stored(self, item_id: str, timeout: float) -> None:
-        """Wait until every copy of ``item_id`` is stored on the server."""
-        loop = asyncio.get_running_loop()
-        waiter = self._stored_waiters.setdefault(item_id, loop.create_future())
-        state = await self.store.run(lambda c: History(c).outgoing(item_id))
-        if state is not None and state.state == "done":
-            return
-        try:
-            await asyncio.wait_for(asyncio.shield(waiter), timeout)
-        finally:
-            self._stored_waiters.pop(item_id, None)
+        """Wait until every copy of ``item_id`` is stored on the server. Raises
+        ``TimeoutError``, ``NoRecipientDevicesError`` or ``UntrustedIdentityError``."""
+        await self._sender.wait_stored(item_id, timeout)
 
     async def wait_drained(self, timeout: float) -> None:
         """Until the first pending-message drain after connecting has finished."""
-        await asyncio.wait_for(self._drained_once.wait(), timeout)
+        async with asyncio.timeout(timeout):
+            await self.inbound.drained_once.wait()
 
     async def wait_outbox_idle(self, timeout: float) -> bool:
-        """Until the outbox has nothing open (True) or ``timeout`` passes (False)."""
-        loop = asyncio.get_running_loop()
-        deadline = loop.time() + timeout
-        while loop.time() < deadline:
-            items = await self.store.run(lambda c: History(c).open_outgoing())
-            if not items:
-                return True
-            await asyncio.sleep(0.1)
-        return False
+        """Until everything in the outbox that can go out now has gone out (True), or
+        ``timeout`` passes (False). Items blocked on a contact do not count."""
+        if not await self.store.run(lambda c: History(c).has_open_outgoing()):
+            return True
+        return await self._sender.wait_idle(timeout)
 
     async def retry(self, item_id: str) -> None:
-        def requeue(conn: Any) -> bool:
+        def requeue(conn: Any) -> str | None:
             history = History(conn)
             with transaction(conn):
                 item = history.outgoing(item_id)
                 if item is None or item.state != "failed":
-                    return False
+                    return None
                 history.drop_copies(item_id)
                 history.set_outgoing_state(item_id, "queued")
                 history.set_status(item_id, MessageStatus.PENDING)
-                return True
+                return item.peer
 
-        if await self.store.run(requeue):
-            self._sender.wake()
+        peer = await self.store.run(requeue)
+        if peer is not None:
+            self.outbox_changed(peer)
 
     async def mark_read(self, conversation_id: str, send_receipts: bool = True) -> None:
-        now = self.now_ms()
-        device = self.me.device_id
-
-        def seen(conn: Any) -> int:
-            history = History(conn)
-            with transaction(conn):
-                targets = history.mark_conversation_seen(conversation_id)
-                if not send_receipts:
-                    return 0
-                for item_id, sender in targets:
-                    body = json.dumps({"itemId": item_id, "readByDeviceId": str(device)})
-                    history.enqueue(
-                        item_id=str(uuid.uuid4()),
-                        peer=sender,
-                        type=READ_RECEIPT,
-                        created_at=now,
-                        plaintext=body.encode("utf-8"),
-                    )
-                return len(targets)
-
-        if await self.store.run(seen):
+        """The user has seen the conversation: clear unread, send read receipts."""
+        if await self.inbound.mark_seen(conversation_id, send_receipts):
             self._sender.wake()
-        self._schedule_conversation_update(conversation_id)
+        self.schedule_conversation_update(conversation_id)
 
     async def messages(
         self, conversation_id: str, before: int | None, limit: int
@@ -546,16 +451,8 @@ class SignalClient:
         return await self.store.run(lambda c: History(c).conversations())
 
     async def people(self) -> list[Contact]:
-        people = await self.api.people()
-        now = self.now_ms()
-
-        def save(conn: Any) -> None:
-            history = History(conn)
-            with transaction(conn):
-                for person in people:
-                    history.upsert_contact(person, now)
-
-        await self.store.run(save)
+        people = await self.http(self.api.people)
+        await self.save_contacts(people)
         return people
 
     async def known_contacts(self) -> list[Contact]:
@@ -575,40 +472,74 @@ class SignalClient:
 
         conv = await self.store.run(ensure)
         assert conv is not None
-        self._publish(ev.ConversationUpdated(self.account_id, conv))
+        self.publish(ev.ConversationUpdated(self.account_id, conv))
         return conv
 
+    async def refresh_devices(self, contact_id: str) -> list[BundleDevice]:
+        """Fetch the contact's bundle now and record what it says (new devices, changed
+        keys); the fresh device list also replaces the sender's cache."""
+        return await trust.refresh_devices(self, contact_id)
+
     async def safety_number(self, contact_id: str) -> SafetyNumber:
-        devices = await self.api.prekey_bundle(contact_id)
-        me = self.me
-        return await self.store.run(lambda c: safety_number_for(c, me.user_id, contact_id, devices))
+        return await trust.safety_number_of(self, contact_id)
 
     async def mark_verified(self, contact_id: str) -> None:
         await self.store.run(lambda c: KeyManager(c).mark_verified(contact_id))
+        await trust.requeue_after_trust(self, contact_id)
 
     async def accept_identity(self, contact_id: str) -> None:
-        def accept(conn: Any) -> list[str]:
-            history = History(conn)
-            with transaction(conn):
-                KeyManager(conn).accept_identity(contact_id)
-                history.forget_bundle(contact_id)
-                failed = [i.item_id for i in history.failed_outgoing(contact_id)]
-                for item_id in failed:
-                    history.drop_copies(item_id)
-                    history.set_outgoing_state(item_id, "queued")
-                    history.set_status(item_id, MessageStatus.PENDING)
-            return failed
-
-        requeued = await self.store.run(accept)
-        for item_id in requeued:
-            self._publish(
-                ev.MessageStatusChanged(self.account_id, contact_id, item_id, MessageStatus.PENDING)
-            )
-        self._sender.peer_changed(contact_id)
+        await self.store.run(lambda c: KeyManager(c).accept_identity(contact_id))
+        await trust.requeue_after_trust(self, contact_id)
 
     async def magic_key(self) -> str:
-        key, _expires = await self.api.generate_magic_key()
+        key, _expires = await self.http(self.api.generate_magic_key)
         return key
+
+
+async def _stop_tasks(
+    tasks: list[asyncio.Future[Any]], timeout: float, *, cancel: bool = True
+) -> None:
+    """Cancel ``tasks`` (unless told not to) and wait for them, at most ``timeout``
+    seconds: one that does not end by then is left behind (and logged) rather than
+    blocking the close."""
+    if not tasks:
+        return
+    for task in tasks:
+        if cancel:
+            task.cancel()
+    done, pending = await asyncio.wait(tasks, timeout=timeout)
+    for task in done:
+        if not task.cancelled():
+            task.exception()  # retrieved: nothing to report at close
+    if pending:
+        log.warning(
+            "%d tasks did not stop within %g s of closing:\n%s",
+            len(pending),
+            timeout,
+            _stacks(
+                [*pending, *(t for t in asyncio.all_tasks() if t.get_name().startswith("socket:"))]
+            ),
+        )
+
+
+def _stacks(tasks: list[asyncio.Future[Any]]) -> str:
+    """Where tasks are waiting: each task's chain of awaits (code locations only)."""
+    out = io.StringIO()
+    for task in tasks:
+        if not isinstance(task, asyncio.Task):
+            continue
+        out.write(f"task {task.get_name()}:\n")
+        awaited: Any = task.get_coro()
+        for _ in range(40):
+            frame = getattr(awaited, "cr_frame", None) or getattr(awaited, "gi_frame", None)
+            if frame is None:
+                out.write(f"  awaiting {type(awaited).__name__}\n")
+                break
+            out.write(f"  {frame.f_code.co_filename}:{frame.f_lineno} {frame.f_code.co_name}\n")
+            awaited = getattr(awaited, "cr_await", None) or getattr(awaited, "gi_yieldfrom", None)
+            if awaited is None:
+                break
+    return out.getvalue()
 
 
 def _log_task_failure(task: asyncio.Task[Any]) -> None:
@@ -616,4 +547,4 @@ def _log_task_failure(task: asyncio.Task[Any]) -> None:
         return
     exc = task.exception()
     if exc is not None:
-        log.info("background update failed: %s", type(exc).__name__)
+        log.info("background job failed: %s", type(exc).__name__)

@@ -13,8 +13,8 @@ import logging
 import secrets as pysecrets
 import shutil
 import time
-from collections.abc import AsyncIterator, Callable
-from typing import Any
+from collections.abc import AsyncIterator, Awaitable, Callable
+from typing import TYPE_CHECKING, Any
 
 from peerwave_tui import events as ev
 from peerwave_tui.accounts import AccountFactory, NewAccount, Registration
@@ -28,7 +28,7 @@ from peerwave_tui.errors import (
     StoreError,
     UsageError,
 )
-from peerwave_tui.manager_api import PendingRegistration, RegistrationResult
+from peerwave_tui.manager_api import ManagerAPI, PendingRegistration, RegistrationResult
 from peerwave_tui.models import (
     AccountRecord,
     ChatMessage,
@@ -45,6 +45,10 @@ from peerwave_tui.storage.custody import KeyCustody
 from peerwave_tui.storage.device_store import DeviceStore
 
 log = logging.getLogger(__name__)
+
+# Removing an account never waits longer than this for its server; the local part
+# happens anyway.
+SERVER_REMOVAL_TIMEOUT = 20.0
 
 
 class SignalClientManager:
@@ -92,9 +96,10 @@ class SignalClientManager:
         clients = list(self._clients.values())
         self._clients.clear()
         await asyncio.gather(*(c.aclose() for c in clients), return_exceptions=True)
-        for reg in self._registrations.values():
-            await reg.api.aclose()
+        registrations = list(self._registrations.values())
         self._registrations.clear()
+        for reg in registrations:
+            await self._factory.abandon(reg)
 
     def _spawn(self, coro: Any, name: str) -> None:
         task = asyncio.create_task(coro, name=name)
@@ -106,13 +111,7 @@ class SignalClientManager:
         account_id = record.account_id
         self._set_state(account_id, ConnectionState.CONNECTING, None)
         try:
-            client = await SignalClient.open(
-                record,
-                self.paths.store_dir(record.server_key, record.client_id),
-                self.custody,
-                publish=self.publish,
-                clock=self._clock,
-            )
+            client = await self._open_client(record)
         except KeyCustodyError as exc:
             self._set_state(account_id, ConnectionState.LOCKED, str(exc))
             return None
@@ -131,6 +130,8 @@ class SignalClientManager:
     def publish(self, event: ev.Event) -> None:
         if isinstance(event, ev.ConnectionChanged):
             self._states[event.account_id] = (event.state, event.detail)
+        elif isinstance(event, ev.AccountUpdated) and self._closed is False:
+            self._save_quietly()
         for queue in self._subscribers:
             queue.put_nowait(event)
 
@@ -169,19 +170,38 @@ class SignalClientManager:
             raise AmbiguousError(f"Several accounts on {url}: {emails}.")
         return matches[0]
 
-    async def open_account(self, server: str | None) -> SignalClient:
-        """Open and connect one account (CLI commands); raise its failure."""
+    async def open_account(self, server: str | None, *, connect: bool = True) -> SignalClient:
+        """Open one account (CLI commands) and, with ``connect``, start connecting it;
+        without, only its HTTP requests work (nothing is received or sent). Raises the
+        account's failure."""
         record = self.find_account(server)
-        client = await SignalClient.open(
-            record,
-            self.paths.store_dir(record.server_key, record.client_id),
-            self.custody,
-            publish=self.publish,
-            clock=self._clock,
-        )
+        existing = self._clients.get(record.account_id)
+        if existing is not None:
+            return existing
+        client = await self._open_client(record)
         self._clients[record.account_id] = client
-        await client.initialize()
+        try:
+            await (client.initialize() if connect else client.prepare())
+        except BaseException:
+            self._clients.pop(record.account_id, None)
+            await client.aclose()
+            raise
         return client
+
+    async def _open_client(self, record: AccountRecord) -> SignalClient:
+        """Open the account's existing store, in the key mode it records."""
+        directory = self.paths.store_dir(record.server_key, record.client_id)
+        info = await asyncio.to_thread(DeviceStore.read_store_info, directory)
+        key = await self.custody.existing_store_key(record.account_id, info)
+        store = await DeviceStore.open(
+            directory,
+            key,
+            server_url=record.server_url,
+            key_mode=info.key_mode,
+            keyring_backend=info.keyring_backend,
+            create=False,
+        )
+        return SignalClient(record, store, publish=self.publish, clock=self._clock)
 
     def client(self, account_id: str) -> SignalClient:
         client = self._clients.get(account_id)
@@ -213,6 +233,8 @@ class SignalClientManager:
         reg = self._registrations.get(pending.token)
         if reg is None:
             raise UsageError("This registration has expired; start again.")
+        # On failure the registration stays, so the same call can be made again (a
+        # corrected OTP, another display name); steps that worked are not repeated.
         new = await self._factory.register_finish(reg, otp, display_name, at_name)
         self._registrations.pop(pending.token, None)
         await self._adopt(new)
@@ -257,6 +279,14 @@ class SignalClientManager:
     def _save(self) -> None:
         save_accounts(self.paths.servers_file, self._records)
 
+    def _save_quietly(self) -> None:
+        """Save after a background change (a device id learned); a failure to write
+        is logged, not raised into the account that reported the change."""
+        try:
+            self._save()
+        except (PeerwaveError, OSError) as exc:
+            log.warning("could not save the accounts file: %s", type(exc).__name__)
+
     def update_record(self, record: AccountRecord) -> None:
         self._save()
 
@@ -264,15 +294,24 @@ class SignalClientManager:
         return await self.client(account_id).magic_key()
 
     async def remove_account(self, account_id: str) -> None:
-        """Delete this device's keys on the server, revoke the session, then remove the
-        local store and its key. Local removal happens even if the server is down."""
+        """Delete this device's keys on the server (peers stop encrypting to it), remove
+        the device and revoke its session, then remove the local store and its key.
+        Local removal happens even if the server is down."""
         record = next((r for r in self.load() if r.account_id == account_id), None)
         if record is None:
             raise NotFoundError("No such account.")
         client = self._clients.pop(account_id, None)
-        if client is not None and client.api is not None:
-            await _forget_on_server(client)
+        if client is None:
+            with contextlib.suppress(PeerwaveError):
+                client = await self._open_client(record)
+                await client.prepare()
         if client is not None:
+            if client.api is not None:
+                try:
+                    async with asyncio.timeout(SERVER_REMOVAL_TIMEOUT):
+                        await _forget_on_server(client)
+                except TimeoutError:
+                    log.info("account removal: the server did not answer in time")
             await client.aclose()
         directory = self.paths.store_dir(record.server_key, record.client_id)
         mode = record.key_mode
@@ -349,17 +388,25 @@ class _Subscription:
 
 
 async def _forget_on_server(client: SignalClient) -> None:
-    """Best effort: peers stop encrypting to this device, and the session ends."""
+    """Best effort, in this order: the keys go (peers stop encrypting to this device),
+    the device goes (it leaves bundles), the session ends. Removing the device may end
+    the session with it, so a failing revoke afterwards is expected."""
     api = client.api
-    for step in (api.delete_keys, lambda: api.delete_client(client.record.client_id)):
+    client_id = client.record.client_id
+    steps: list[tuple[str, Callable[[], Awaitable[None]]]] = [
+        ("key deletion", api.delete_keys),
+        ("device removal", lambda: api.delete_client(client_id)),
+        ("session revoke", lambda: api.revoke_session(client_id)),
+    ]
+    for what, step in steps:
         try:
-            await step()
+            await client.http(step)
         except PeerwaveError as exc:
-            log.info("account removal step failed on the server: %s", type(exc).__name__)
-    try:
-        await api.revoke_session(client.record.client_id)
-    except PeerwaveError as exc:
-        log.info("session revoke failed: %s", type(exc).__name__)
+            log.info("account removal: %s failed on the server (%s)", what, type(exc).__name__)
 
 
-__all__ = ["SignalClientManager", "KeyMode"]
+if TYPE_CHECKING:
+    # mypy checks here that the manager offers everything the UI may call.
+    _IMPLEMENTS: type[ManagerAPI] = SignalClientManager
+
+__all__ = ["KeyMode", "SignalClientManager"]

@@ -33,7 +33,8 @@ async def otp_from_command(command: str, *, timeout: float = 60.0, interval: flo
         )
         try:
             remaining = max(0.1, deadline - time.monotonic())
-            out, _ = await asyncio.wait_for(proc.communicate(), timeout=remaining)
+            async with asyncio.timeout(remaining):
+                out, _ = await proc.communicate()
         except TimeoutError:
             proc.kill()
             await proc.wait()
@@ -42,7 +43,5 @@ async def otp_from_command(command: str, *, timeout: float = 60.0, interval: flo
         if code:
             return code
         if time.monotonic() + interval > deadline:
-            raise PeerwaveError(
-                f"The OTP command printed no 5-digit code within {timeout:.0f} seconds."
-            )
+            raise PeerwaveError(f"The OTP command printed no 5-digit code within {timeout:g} s.")
         await asyncio.sleep(interval)

@@ -1,22 +1,30 @@
-"""The receive pipeline's store-thread half: decrypt, dispatch, store, exactly once.
+"""The receive pipeline: decrypt, dispatch, store, then delete on the server.
 
 ``process_items`` runs in the account's store thread, in one transaction for the
 whole batch (a page of pending messages, or the live items that queued up). Each
 item gets its own savepoint inside the Signal decrypt, so a failed decrypt changes no
 Signal row; the failure is recorded as an undecryptable message instead. Only after
-the commit does the async side delete the items on the server (architecture.md §4).
+the commit does ``Inbound`` (the async half, on the loop) delete the items on the
+server (architecture.md §4), emit events and learn the names of new senders.
+
+Group items are not handled here yet: the pending drain leaves them on the server
+(they count as remaining, protocol.md §5.5) for the group pipeline.
 """
 
 from __future__ import annotations
 
+import asyncio
 import base64
 import binascii
 import json
 import logging
+import uuid
+from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from peerwave_tui.errors import MalformedMessageError, SignalError
+from peerwave_tui import events as ev
+from peerwave_tui.errors import MalformedMessageError, PeerwaveError, ProtocolError, SignalError
 from peerwave_tui.models import (
     ChatMessage,
     ConversationKind,
@@ -27,7 +35,16 @@ from peerwave_tui.models import (
 from peerwave_tui.signal import KeyManager, TrustEvent
 from peerwave_tui.storage.history import History
 from peerwave_tui.storage.tx import transaction
-from peerwave_tui.wire import IncomingItem
+from peerwave_tui.trust import TrustNews, record_trust_events
+from peerwave_tui.wire import (
+    IncomingItem,
+    PendingPage,
+    PresenceUpdate,
+    parse_sender_key_item_payload,
+)
+
+if TYPE_CHECKING:
+    from peerwave_tui.client import SignalClient
 
 log = logging.getLogger(__name__)
 
@@ -35,6 +52,9 @@ MESSAGE = "message"
 READ_RECEIPT = "read_receipt"
 EMOTE = "emote"
 SENDER_KEY_DISTRIBUTION = "signal:senderKeyDistribution"
+
+PENDING_PAGE = 100  # the server's maximum page size (protocol.md §10.4)
+CHUNK = 50  # items per store transaction while draining
 
 
 @dataclass
@@ -46,9 +66,11 @@ class ItemOutcome:
     message: ChatMessage | None = None  # a new history row to show
     read_item_ids: list[str] = field(default_factory=list)  # our messages now read
     seen_conversation: str | None = None  # a conversation read on another device
-    trust_events: list[TrustEvent] = field(default_factory=list)
-    peer: str | None = None  # conversation partner (for trust events)
+    trust: TrustNews = field(default_factory=TrustNews)
+    peer: str | None = None  # conversation partner
+    sender_key_group: str | None = None  # a group whose sender key arrived
     duplicate: bool = False
+    nameless: set[str] = field(default_factory=set)  # people here we have no name for
 
 
 @dataclass(frozen=True)
@@ -57,14 +79,26 @@ class Me:
     device_id: int
 
 
+# --- store-thread half ----------------------------------------------------------------
+
+
 def process_items(conn: Any, items: list[IncomingItem], me: Me, now_ms: int) -> list[ItemOutcome]:
     """Decrypt and store a batch of 1:1 items in one transaction."""
     outcomes: list[ItemOutcome] = []
     history = History(conn)
     keys = KeyManager(conn)
     with transaction(conn):
+        history.defer_touches()  # one conversation update per batch, not per message
         for item in items:
-            outcomes.append(_process_one(history, keys, item, me, now_ms))
+            outcome = _process_one(history, keys, item, me, now_ms)
+            if outcome.trust.events:
+                _forget_stale_bundles(history, outcome.trust.events, me)
+                outcome.trust = record_trust_events(conn, outcome.trust.events, me.user_id, now_ms)
+            if outcome.message is not None:
+                people = {outcome.message.sender_id, outcome.peer or outcome.message.sender_id}
+                outcome.nameless = {p for p in people if history.contact_name(p) is None}
+            outcomes.append(outcome)
+        history.flush_touches()
     return outcomes
 
 
@@ -72,10 +106,9 @@ def _process_one(
     history: History, keys: KeyManager, item: IncomingItem, me: Me, now_ms: int
 ) -> ItemOutcome:
     outcome = ItemOutcome(item_id=item.item_id)
-    if history.is_processed(item.sender, item.sender_device_id, item.item_id):
-        outcome.duplicate = True
+    if not history.mark_processed(item.sender, item.sender_device_id, item.item_id, now_ms):
+        outcome.duplicate = True  # processed before: not decrypted twice, deleted again
         return outcome
-    history.mark_processed(item.sender, item.sender_device_id, item.item_id, now_ms)
     if item.sender == me.user_id and item.sender_device_id == me.device_id:
         return outcome  # our own device's item echoed back: nothing to do
     if item.cipher_type == 0:
@@ -85,6 +118,9 @@ def _process_one(
     sync_copy = item.sender == me.user_id
     peer = (item.original_recipient or me.user_id) if sync_copy else item.sender
     outcome.peer = peer
+    if item.type == SENDER_KEY_DISTRIBUTION:
+        _sender_key_distribution(keys, item, outcome)
+        return outcome
     created_at = _timestamp_ms(item, now_ms)
     try:
         result = keys.decrypt(
@@ -94,9 +130,19 @@ def _process_one(
         log.info("item from a device could not be decrypted (%s)", type(exc).__name__)
         outcome.message = _record_undecryptable(history, item, peer, sync_copy, created_at)
         return outcome
-    outcome.trust_events = list(result.trust_events)
+    outcome.trust.events.extend(result.trust_events)
     _dispatch(history, item, result.plaintext, peer, sync_copy, created_at, outcome)
     return outcome
+
+
+def _forget_stale_bundles(history: History, events: list[TrustEvent], me: Me) -> None:
+    """A message came from a device the cached bundle may not list (a new device, or a
+    new key): the next send fetches a fresh one, so that device gets its copy too."""
+    for event in events:
+        if event.user_id == me.user_id:
+            history.forget_all_bundles()  # our own new device: every conversation's sync copies
+        else:
+            history.forget_bundle(event.user_id)
 
 
 def _decode_payload(item: IncomingItem) -> bytes:
@@ -112,6 +158,27 @@ def _timestamp_ms(item: IncomingItem, now_ms: int) -> int:
     return int(item.timestamp.timestamp() * 1000)
 
 
+def _sender_key_distribution(keys: KeyManager, item: IncomingItem, outcome: ItemOutcome) -> None:
+    """A stored sender-key distribution (protocol.md §6.2): its 1:1 part is decrypted
+    (which also keeps the session with that device in step) and the sender key kept.
+    It is never shown; a broken one is only logged."""
+    try:
+        dist = parse_sender_key_item_payload(item.payload)
+        if (dist.sender_id, dist.sender_device_id) != (item.sender, item.sender_device_id):
+            raise MalformedMessageError("The key distribution names another sender.")
+        result = keys.decrypt(
+            item.sender, item.sender_device_id, dist.message_type, dist.ciphertext
+        )
+        keys.process_distribution(
+            dist.group_id, item.sender, item.sender_device_id, result.plaintext
+        )
+    except (SignalError, ProtocolError) as exc:
+        log.info("a sender key distribution could not be used (%s)", type(exc).__name__)
+        return
+    outcome.trust.events.extend(result.trust_events)
+    outcome.sender_key_group = dist.group_id
+
+
 def _dispatch(
     history: History,
     item: IncomingItem,
@@ -121,6 +188,8 @@ def _dispatch(
     created_at: int,
     outcome: ItemOutcome,
 ) -> None:
+    direction = Direction.OUT if sync_copy else Direction.IN
+    status = MessageStatus.STORED if sync_copy else MessageStatus.RECEIVED
     if item.type == MESSAGE:
         try:
             text = plaintext.decode("utf-8")
@@ -133,10 +202,10 @@ def _dispatch(
             item_id=item.item_id,
             sender=item.sender,
             sender_device=item.sender_device_id,
-            direction=Direction.OUT if sync_copy else Direction.IN,
+            direction=direction,
             kind=MessageKind.TEXT,
             body=text,
-            status=MessageStatus.STORED if sync_copy else MessageStatus.RECEIVED,
+            status=status,
             created_at=created_at,
             unread=not sync_copy,
         )
@@ -145,11 +214,10 @@ def _dispatch(
         target = _read_receipt_target(plaintext)
         if target is None:
             log.info("ignored a malformed read receipt")
-            return
-        if sync_copy:
+        elif sync_copy:
             # Our other device read the peer's message: it is read here too.
             outcome.seen_conversation = history.mark_incoming_seen(target, peer)
-        elif history.set_status(target, MessageStatus.READ):
+        elif history.mark_read_by_peer(target, peer):
             outcome.read_item_ids.append(target)
         return
     if item.type == EMOTE:
@@ -160,20 +228,24 @@ def _dispatch(
         item_id=item.item_id,
         sender=item.sender,
         sender_device=item.sender_device_id,
-        direction=Direction.OUT if sync_copy else Direction.IN,
+        direction=direction,
         kind=MessageKind.UNSUPPORTED,
         body="",
-        detail=item.type[:64],
-        status=MessageStatus.STORED if sync_copy else MessageStatus.RECEIVED,
+        detail=_printable(item.type)[:64],
+        status=status,
         created_at=created_at,
         unread=not sync_copy,
     )
 
 
+def _printable(text: str) -> str:
+    return "".join(c if c.isprintable() else "?" for c in text)
+
+
 def _read_receipt_target(plaintext: bytes) -> str | None:
     try:
         data = json.loads(plaintext.decode("utf-8"))
-    except (UnicodeDecodeError, ValueError):
+    except (UnicodeDecodeError, ValueError, RecursionError):
         return None
     if not isinstance(data, dict) or not isinstance(data.get("itemId"), str):
         return None
@@ -183,7 +255,7 @@ def _read_receipt_target(plaintext: bytes) -> str | None:
 def _record_undecryptable(
     history: History, item: IncomingItem, peer: str, sync_copy: bool, created_at: int
 ) -> ChatMessage | None:
-    if item.type not in (MESSAGE,) and item.type in (READ_RECEIPT, EMOTE):
+    if item.type in (READ_RECEIPT, EMOTE):
         return None  # a lost receipt or reaction is not worth a placeholder
     return history.insert_message(
         conversation_id=peer,
@@ -198,3 +270,238 @@ def _record_undecryptable(
         created_at=created_at,
         unread=not sync_copy,
     )
+
+
+def _batch(items: list[IncomingItem], me: Me, now_ms: int) -> Callable[[Any], list[ItemOutcome]]:
+    return lambda conn: process_items(conn, items, me, now_ms)
+
+
+# --- async half -----------------------------------------------------------------------
+
+
+class Inbound:
+    """Drains pending items and handles live ones for one client (its consumer task
+    calls these one at a time, so they never interleave)."""
+
+    def __init__(self, client: SignalClient) -> None:
+        self._client = client
+        self.drained_once = asyncio.Event()
+        self.processed_total = 0
+        self.chunk = CHUNK
+
+    async def drain(self) -> int:
+        """Fetch and process every pending item (protocol.md §5.5); returns how many.
+
+        Pipelined: while the store thread decrypts and commits page k, the loop waits
+        for the acks of page k-1's deletes and then fetches page k+1. Page k's deletes
+        are sent only after both: after its commit (the durability rule), and after
+        page k+1 was fetched, whose offset therefore still counts page k's items
+        (every delete that was sent is acknowledged before any fetch, as §5.5 asks)."""
+        client = self._client
+        processed = 0
+        kept = 0  # entries left on the server by pages whose deletes were sent
+        deleting: asyncio.Future[Any] | None = None
+        page: PendingPage | None = await client.socket.fetch_pending(PENDING_PAGE, 0)
+        try:
+            while page is not None:
+                one_to_one = [i for i in page.items if i.channel_id is None]
+                # Group items stay until marked read; malformed entries the parser
+                # skipped stay on the server too.
+                left = len(page.items) - len(one_to_one) + page.skipped
+                entries = len(page.items) + page.skipped
+                more = page.has_more and bool(page.items)
+                storing = asyncio.ensure_future(self._store(one_to_one))
+                fetching = asyncio.ensure_future(self._next_page(deleting, more, kept + entries))
+                try:
+                    outcomes = await storing
+                except BaseException:
+                    fetching.cancel()
+                    raise
+                await self._tell(outcomes)
+                page = await fetching
+                deleting = self._delete(outcomes)
+                kept += left + sum(1 for o in outcomes if not o.delete)
+                processed += len(one_to_one)
+                client.publish(ev.BacklogProgress(client.account_id, processed))
+        finally:
+            if deleting is not None:
+                await deleting
+        client.publish(ev.BacklogProgress(client.account_id, processed, done=True))
+        self.drained_once.set()
+        return processed
+
+    async def _next_page(
+        self, deleting: asyncio.Future[Any] | None, more: bool, offset: int
+    ) -> PendingPage | None:
+        if deleting is not None:
+            await deleting  # every delete sent so far is acknowledged first
+        if not more:
+            return None
+        return await self._client.socket.fetch_pending(PENDING_PAGE, offset)
+
+    async def _store(self, items: list[IncomingItem]) -> list[ItemOutcome]:
+        if not items:
+            return []
+        client = self._client
+        outcomes = await client.store.run(_batch(items, client.me, client.now_ms()))
+        self.processed_total += len(outcomes)
+        return outcomes
+
+    def _delete(self, outcomes: list[ItemOutcome]) -> asyncio.Future[Any]:
+        """Send the deletes of committed items; the returned future ends when every
+        ack is in (a failed delete is logged: the item comes again, and is skipped)."""
+        socket = self._client.socket
+
+        async def delete_all() -> None:
+            results = await asyncio.gather(
+                *(socket.delete_item(o.item_id) for o in outcomes if o.delete),
+                return_exceptions=True,
+            )
+            failed = sum(1 for r in results if isinstance(r, BaseException))
+            if failed:
+                log.info("%d deleteItem calls failed; those items will come again", failed)
+
+        return asyncio.ensure_future(delete_all())
+
+    async def _tell(self, outcomes: list[ItemOutcome]) -> None:
+        await self._learn_senders(outcomes)
+        self._emit(outcomes)
+
+    async def process(self, items: list[IncomingItem]) -> int:
+        """Store items and delete them on the server (every ack awaited); returns how
+        many were kept on the server on purpose. A delete that failed counts as done:
+        seeing an item again is harmless, while counting a vanished item as remaining
+        would skip one (protocol.md §5.5).
+
+        Items are committed in chunks, and each chunk's deletes go out as soon as it is
+        committed (never before), so the server works on them while the next chunk is
+        decrypted."""
+        client = self._client
+        me = client.me
+        now = client.now_ms()
+        deleting: list[asyncio.Future[Any]] = []
+        kept = 0
+        try:
+            for start in range(0, len(items), self.chunk):
+                chunk = items[start : start + self.chunk]
+                outcomes = await client.store.run(_batch(chunk, me, now))
+                self.processed_total += len(outcomes)
+                deleting.extend(
+                    asyncio.ensure_future(client.socket.delete_item(o.item_id))
+                    for o in outcomes
+                    if o.delete
+                )
+                kept += sum(1 for o in outcomes if not o.delete)
+                await self._learn_senders(outcomes)
+                self._emit(outcomes)
+        finally:
+            results = await asyncio.gather(*deleting, return_exceptions=True)
+        failed = sum(1 for r in results if isinstance(r, BaseException))
+        if failed:
+            log.info("%d deleteItem calls failed; those items will come again", failed)
+        return kept
+
+    async def mark_seen(self, conversation_id: str, send_receipts: bool) -> int:
+        """Everything in the conversation is seen; with ``send_receipts`` a read receipt
+        for each incoming message not yet receipted goes to the outbox (the normal
+        fan-out gives our other devices a sync copy). Returns how many were queued."""
+        client = self._client
+        now = client.now_ms()
+        device = client.me.device_id
+
+        def seen(conn: Any) -> int:
+            history = History(conn)
+            with transaction(conn):
+                targets = history.mark_conversation_seen(conversation_id)
+                if not send_receipts:
+                    return 0
+                for item_id, sender in targets:
+                    body = json.dumps({"itemId": item_id, "readByDeviceId": str(device)})
+                    history.enqueue(
+                        item_id=str(uuid.uuid4()),
+                        peer=sender,
+                        type=READ_RECEIPT,
+                        created_at=now,
+                        plaintext=body.encode("utf-8"),
+                    )
+                return len(targets)
+
+        return await client.store.run(seen)
+
+    async def on_presence(self, presence: PresenceUpdate) -> None:
+        """Presence is tracked for known contacts; a peer coming online may now have
+        the keys its queued messages wait for."""
+        client = self._client
+        last_seen = int(presence.last_seen.timestamp() * 1000) if presence.last_seen else None
+        changed = await client.store.run(
+            lambda c: History(c).set_presence(presence.user_id, presence.online, last_seen)
+        )
+        if changed:
+            client.publish(
+                ev.PresenceChanged(
+                    client.account_id, presence.user_id, presence.online, presence.last_seen
+                )
+            )
+        if presence.online:
+            client.peer_online(presence.user_id)
+
+    async def refresh_presence(self) -> None:
+        """Initial presence of our conversation partners, after a connect (§5.8)."""
+        client = self._client
+        convs = await client.store.run(lambda c: History(c).conversations())
+        ids = [c.conversation_id for c in convs if c.kind is ConversationKind.DIRECT][:200]
+        if not ids:
+            return
+        profiles = await client.http(lambda: client.api.profiles(ids))
+        before = {c.user_id: c.online for c in await client.known_contacts()}
+        await client.save_contacts(profiles)
+        for p in profiles:
+            if before.get(p.user_id) != p.online:
+                client.publish(
+                    ev.PresenceChanged(client.account_id, p.user_id, p.online, p.last_seen)
+                )
+            if p.online:
+                client.peer_online(p.user_id)
+
+    async def _learn_senders(self, outcomes: list[ItemOutcome]) -> None:
+        """Fetch the profiles of people we have no name for yet, so conversations have
+        a title (once per person; a failure leaves the id shown)."""
+        client = self._client
+        unknown = sorted(set().union(*(o.nameless for o in outcomes)))
+        if not unknown:
+            return
+        try:
+            profiles = await client.http(lambda: client.api.profiles(unknown))
+        except PeerwaveError as exc:
+            log.info("profile lookup failed: %s", type(exc).__name__)
+            return
+        await client.save_contacts(profiles)
+        names = {p.user_id: p.display_name for p in profiles}
+        for outcome in outcomes:
+            message = outcome.message
+            if message is not None and message.sender_name is None:
+                message.sender_name = names.get(message.sender_id)
+
+    def _emit(self, outcomes: list[ItemOutcome]) -> None:
+        client = self._client
+        account = client.account_id
+        touched: set[str] = set()
+        for outcome in outcomes:
+            for notice in outcome.trust.notices:
+                client.publish(ev.MessageReceived(account, notice))
+                touched.add(notice.conversation_id)
+            if outcome.trust.events:
+                client.on_trust_events(outcome.trust.events)
+            if outcome.message is not None:
+                client.publish(ev.MessageReceived(account, outcome.message))
+                touched.add(outcome.message.conversation_id)
+            for item_id in outcome.read_item_ids:
+                client.publish(
+                    ev.MessageStatusChanged(
+                        account, outcome.peer or "", item_id, MessageStatus.READ
+                    )
+                )
+            if outcome.seen_conversation:
+                touched.add(outcome.seen_conversation)
+        for conversation_id in sorted(touched):
+            client.schedule_conversation_update(conversation_id)

@@ -8,12 +8,16 @@ import json
 import sys
 from typing import TYPE_CHECKING
 
-from peerwave_tui.commands.common import run_with_manager
-from peerwave_tui.errors import UsageError
+from peerwave_tui.commands.common import FLUSH_DEADLINE, run_with_manager, settle
+from peerwave_tui.errors import RegistrationIncompleteError, UsageError
 
 if TYPE_CHECKING:
     from peerwave_tui.cli import Context
     from peerwave_tui.manager import SignalClientManager
+
+# After adding an account: how long to wait for its first connection (so its device
+# id is known and saved) before the command ends anyway.
+CONNECT_WITHIN = 10.0
 
 
 def register(subparsers: argparse._SubParsersAction, parent: argparse.ArgumentParser) -> None:
@@ -75,14 +79,28 @@ def run_register(ctx: Context) -> int:
             otp = await otp_from_command(args.otp_command)
         else:
             otp = (await asyncio.to_thread(input, f"OTP sent to {pending.email}: ")).strip()
-        result = await manager.register_finish(pending, otp, args.name, args.at_name)
-        await manager.client(result.account.account_id).wait_outbox_idle(5)
-        print("Account created. Your backup codes (shown once; keep them safe):")
-        for code in result.backup_codes:
-            print(f"  {code}")
+        try:
+            result = await manager.register_finish(pending, otp, args.name, args.at_name)
+        except RegistrationIncompleteError as exc:
+            # The account exists on the server: its backup codes are the way back in.
+            _print_codes("The account was created, but not finished. Its backup codes:", exc)
+            raise
+        _print_codes(
+            "Account created. Your backup codes (shown once; keep them safe):",
+            result.backup_codes,
+        )
+        await settle(manager.client(result.account.account_id), CONNECT_WITHIN, FLUSH_DEADLINE)
         return 0
 
     return run_with_manager(ctx, body)
+
+
+def _print_codes(title: str, source: object) -> None:
+    codes = getattr(source, "backup_codes", source)
+    print(title)
+    for code in codes if isinstance(codes, list) else []:
+        print(f"  {code}")
+    sys.stdout.flush()
 
 
 def run_login(ctx: Context) -> int:
@@ -91,7 +109,8 @@ def run_login(ctx: Context) -> int:
 
     async def body(manager: SignalClientManager) -> int:
         record = await manager.login(server, args.email, args.backup_code)
-        print(f"Logged in to {record.server_url} as {record.email}.")
+        print(f"Logged in to {record.server_url} as {record.email}.", flush=True)
+        await settle(manager.client(record.account_id), CONNECT_WITHIN, FLUSH_DEADLINE)
         return 0
 
     return run_with_manager(ctx, body)
@@ -102,7 +121,8 @@ def run_link(ctx: Context) -> int:
 
     async def body(manager: SignalClientManager) -> int:
         record = await manager.link(args.magic_key, ctx.server)
-        print(f"Linked to {record.server_url} as {record.email}.")
+        print(f"Linked to {record.server_url} as {record.email}.", flush=True)
+        await settle(manager.client(record.account_id), CONNECT_WITHIN, FLUSH_DEADLINE)
         return 0
 
     return run_with_manager(ctx, body)
@@ -110,8 +130,8 @@ def run_link(ctx: Context) -> int:
 
 def run_magic_key(ctx: Context) -> int:
     async def body(manager: SignalClientManager) -> int:
-        client = await manager.open_account(ctx.server)
-        print(await client.magic_key())
+        client = await manager.open_account(ctx.server, connect=False)
+        print(await client.magic_key(), flush=True)
         return 0
 
     return run_with_manager(ctx, body)
@@ -143,7 +163,8 @@ def run_list(ctx: Context) -> int:
         print("No accounts.")
     for r in records:
         label = r.server_name or r.server_url
-        print(f"{label}  {r.server_url}  {r.email}  device {r.device_id if r.device_id else '?'}")
+        device = r.device_id if r.device_id is not None else "?"
+        print(f"{label}  {r.server_url}  {r.email}  device {device}")
     return 0
 
 
@@ -163,10 +184,6 @@ def run_remove(ctx: Context) -> int:
             if answer.strip().lower() not in ("y", "yes"):
                 print("Nothing removed.")
                 return 1
-        try:
-            await manager.open_account(server)
-        except Exception:  # noqa: BLE001 - removal works even when the server is down
-            pass
         await manager.remove_account(record.account_id)
         print(f"Removed {record.email} on {record.server_url}.")
         return 0

@@ -12,8 +12,8 @@ import json
 from datetime import UTC
 from typing import TYPE_CHECKING, Any
 
-from peerwave_tui.commands.common import run_with_manager
-from peerwave_tui.errors import NetworkError
+from peerwave_tui.commands.common import FLUSH_DEADLINE, run_with_manager
+from peerwave_tui.errors import NetworkError, UsageError
 
 if TYPE_CHECKING:
     from peerwave_tui.cli import Context
@@ -40,12 +40,16 @@ def register(subparsers: argparse._SubParsersAction, parent: argparse.ArgumentPa
 
 def run(ctx: Context) -> int:
     args = ctx.args
+    if args.timeout is not None and args.timeout < 0:
+        raise UsageError("--timeout must not be negative.")
 
     async def body(manager: SignalClientManager) -> int:
         from peerwave_tui.events import MessageReceived
 
+        events = manager.events()  # subscribed before anything can arrive
         client = await manager.open_account(ctx.server)
-        events = manager.events()
+        # Messages another command (or the app) already fetched come first.
+        await _report(client, args)
         try:
             await client.wait_drained(CONNECT_DEADLINE)
         except TimeoutError:
@@ -60,12 +64,13 @@ def run(ctx: Context) -> int:
             iterator = events.__aiter__()
             while (remaining := deadline - loop.time()) > 0:
                 try:
-                    event = await asyncio.wait_for(iterator.__anext__(), remaining)
+                    async with asyncio.timeout(remaining):
+                        event = await iterator.__anext__()
                 except TimeoutError:
                     break
-                if isinstance(event, MessageReceived):
+                if isinstance(event, MessageReceived) and event.account_id == client.account_id:
                     await _report(client, args)
-        await client.wait_outbox_idle(5.0)
+        await client.wait_outbox_idle(FLUSH_DEADLINE)
         return 0
 
     return run_with_manager(ctx, body)
@@ -131,5 +136,10 @@ def _format(client: SignalClient, entry: UnreportedMessage, as_json: bool) -> st
 
 def _mark_reported(ids: list[int]) -> Any:
     from peerwave_tui.storage.history import History
+    from peerwave_tui.storage.tx import transaction
 
-    return lambda conn: History(conn).mark_reported(ids)
+    def mark(conn: Any) -> None:
+        with transaction(conn):
+            History(conn).mark_reported(ids)
+
+    return mark

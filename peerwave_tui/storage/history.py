@@ -1,4 +1,5 @@
-"""Message history, conversations, contacts and the outbox, over a store connection.
+"""Message history, conversations, contacts (and, from ``history_outbox``, the outbox
+and the bundle cache), over a store connection.
 
 Synchronous: every method runs in the account's store thread (``DeviceStore.run``).
 Rows become ``models`` dataclasses here and nowhere else.
@@ -6,7 +7,7 @@ Rows become ``models`` dataclasses here and nowhere else.
 
 from __future__ import annotations
 
-import json
+import uuid
 from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import Any
@@ -21,40 +22,31 @@ from peerwave_tui.models import (
     MessageStatus,
     ms_to_datetime,
 )
+from peerwave_tui.storage.history_outbox import (
+    DONE,
+    FAILED,
+    QUEUED,
+    SENT,
+    OutboxTables,
+    OutgoingCopy,
+    OutgoingItem,
+)
+
+__all__ = [
+    "DONE",
+    "FAILED",
+    "QUEUED",
+    "SENT",
+    "History",
+    "OutgoingCopy",
+    "OutgoingItem",
+    "UnreportedMessage",
+]
 
 _MESSAGE_COLUMNS = (
     "id, conversation_id, item_id, sender, sender_device, direction, kind, body, detail, "
     "status, created_at"
 )
-
-# Outgoing item states.
-QUEUED = "queued"  # waiting to be encrypted and sent
-SENT = "sent"  # ciphertexts kept in outgoing_copies; waiting for every receipt
-DONE = "done"  # every copy stored on the server
-FAILED = "failed"  # gave up; the user may retry
-
-
-@dataclass(frozen=True)
-class OutgoingItem:
-    seq: int
-    item_id: str
-    peer: str
-    type: str
-    message_id: int | None
-    plaintext: bytes | None
-    state: str
-    created_at: int
-    detail: str | None
-
-
-@dataclass(frozen=True)
-class OutgoingCopy:
-    item_id: str
-    recipient: str
-    recipient_device: int
-    cipher_type: int
-    payload: str
-    stored: bool
 
 
 @dataclass(frozen=True)
@@ -83,15 +75,19 @@ def _message(row: Any, sender_name: str | None = None) -> ChatMessage:
     )
 
 
-class History:
+class History(OutboxTables):
     """The history tables of one store. Construct per call, inside the store thread."""
 
     def __init__(self, conn: Any) -> None:
         self.conn = conn
+        self._names: dict[str, str | None] = {}  # contact names read by this instance
+        self._ensured: set[str] = set()  # conversations this instance made sure exist
+        self._deferred: dict[str, tuple[int, int]] | None = None  # see defer_touches
 
     # --- contacts ----------------------------------------------------------------
 
     def upsert_contact(self, contact: Contact, now_ms: int) -> None:
+        self._names.pop(contact.user_id, None)
         self.conn.execute(
             "INSERT INTO contacts (user_id, display_name, at_name, email, online, updated_at)"
             " VALUES (?, ?, ?, ?, ?, ?) ON CONFLICT(user_id) DO UPDATE SET"
@@ -129,10 +125,14 @@ class History:
         ]
 
     def contact_name(self, user_id: str) -> str | None:
+        if user_id in self._names:
+            return self._names[user_id]
         row = self.conn.execute(
             "SELECT display_name FROM contacts WHERE user_id = ?", (user_id,)
         ).fetchone()
-        return row[0] if row else None
+        name = row[0] if row else None
+        self._names[user_id] = name
+        return name
 
     def set_presence(self, user_id: str, online: bool, last_seen_ms: int | None) -> bool:
         """Record presence for a known contact; False when the user is not a contact."""
@@ -147,6 +147,9 @@ class History:
     def ensure_conversation(
         self, conversation_id: str, kind: ConversationKind, title: str | None = None
     ) -> None:
+        if title is None and conversation_id in self._ensured:
+            return  # a batch of messages to one conversation asks once
+        self._ensured.add(conversation_id)
         self.conn.execute(
             "INSERT INTO conversations (conversation_id, kind, title) VALUES (?, ?, ?)"
             " ON CONFLICT(conversation_id) DO UPDATE SET"
@@ -166,7 +169,9 @@ class History:
     def _conversation_rows(self, where: str, params: tuple[Any, ...]) -> list[Conversation]:
         rows = self.conn.execute(
             "SELECT c.conversation_id, c.kind, COALESCE(c.title, k.display_name),"
-            " c.last_activity, c.unread, c.mentions, COALESCE(k.online, 0), c.member_count"
+            " c.last_activity, c.unread, c.mentions, COALESCE(k.online, 0), c.member_count,"
+            " EXISTS (SELECT 1 FROM identities i WHERE i.user_id = c.conversation_id"
+            " AND i.pending_key IS NOT NULL)"
             " FROM conversations c LEFT JOIN contacts k ON k.user_id = c.conversation_id " + where,
             params,
         ).fetchall()
@@ -180,16 +185,32 @@ class History:
                 mentions=r[5],
                 online=bool(r[6]),
                 member_count=r[7],
+                identity_blocked=bool(r[8]),
             )
             for r in rows
         ]
 
     def _touch(self, conversation_id: str, at_ms: int, unread_delta: int) -> None:
+        if self._deferred is not None:
+            last, unread = self._deferred.get(conversation_id, (0, 0))
+            self._deferred[conversation_id] = (max(last, at_ms), unread + unread_delta)
+            return
         self.conn.execute(
             "UPDATE conversations SET last_activity = MAX(COALESCE(last_activity, 0), ?),"
             " unread = unread + ? WHERE conversation_id = ?",
             (at_ms, unread_delta, conversation_id),
         )
+
+    def defer_touches(self) -> None:
+        """Collect the conversations' activity and unread counts of a batch of inserts
+        and write them once per conversation at ``flush_touches`` (same transaction)."""
+        if self._deferred is None:
+            self._deferred = {}
+
+    def flush_touches(self) -> None:
+        deferred, self._deferred = self._deferred, None
+        for conversation_id, (at_ms, unread_delta) in (deferred or {}).items():
+            self._touch(conversation_id, at_ms, unread_delta)
 
     # --- dedupe ledger -----------------------------------------------------------
 
@@ -200,12 +221,15 @@ class History:
         ).fetchone()
         return row is not None
 
-    def mark_processed(self, sender: str, sender_device: int, item_id: str, now_ms: int) -> None:
-        self.conn.execute(
+    def mark_processed(self, sender: str, sender_device: int, item_id: str, now_ms: int) -> bool:
+        """Record the item in the ledger; False when it was there already (a duplicate:
+        it must not be decrypted again)."""
+        cur = self.conn.execute(
             "INSERT OR IGNORE INTO processed_items (sender, sender_device, item_id,"
             " processed_at) VALUES (?, ?, ?, ?)",
             (sender, sender_device, item_id, now_ms),
         )
+        return bool(cur.rowcount)
 
     def forget_processed_before(self, cutoff_ms: int) -> int:
         """Drop ledger rows older than the server could still re-deliver."""
@@ -313,6 +337,40 @@ class History:
         )
         return bool(cur.rowcount)
 
+    def mark_read_by_peer(self, item_id: str, peer: str) -> bool:
+        """A read receipt from ``peer``: our message ``item_id`` in the conversation
+        with them is read (a receipt naming another conversation's message is ignored)."""
+        cur = self.conn.execute(
+            "UPDATE messages SET status = ?, detail = NULL WHERE item_id = ? AND direction = ?"
+            " AND conversation_id = ? AND status != ?",
+            (
+                MessageStatus.READ.value,
+                item_id,
+                Direction.OUT.value,
+                peer,
+                MessageStatus.READ.value,
+            ),
+        )
+        return bool(cur.rowcount)
+
+    def insert_notice(
+        self, conversation_id: str, about: str, device: int, text: str, now_ms: int
+    ) -> ChatMessage | None:
+        """A local notice in a 1:1 conversation (identity change, new device)."""
+        return self.insert_message(
+            conversation_id=conversation_id,
+            conversation_kind=ConversationKind.DIRECT,
+            item_id=f"notice-{uuid.uuid4()}",
+            sender=about,
+            sender_device=device,
+            direction=Direction.IN,
+            kind=MessageKind.NOTICE,
+            body=text,
+            status=MessageStatus.RECEIVED,
+            created_at=now_ms,
+            reported=True,
+        )
+
     def mark_incoming_seen(self, item_id: str, sender: str) -> str | None:
         """A message of ``sender`` was read on another of our devices; returns its
         conversation when something changed."""
@@ -350,6 +408,9 @@ class History:
         return [(r[1], r[2]) for r in rows]
 
     def _recount_unread(self, conversation_id: str) -> None:
+        if self._deferred is not None and conversation_id in self._deferred:
+            # The count below includes the batch's rows so far: drop their deltas.
+            self._deferred[conversation_id] = (self._deferred[conversation_id][0], 0)
         self.conn.execute(
             "UPDATE conversations SET unread = (SELECT COUNT(*) FROM messages"
             " WHERE conversation_id = ? AND direction = 'in' AND seen = 0)"
@@ -386,136 +447,3 @@ class History:
         self.conn.executemany(
             "UPDATE messages SET reported = 1 WHERE id = ?", [(i,) for i in local_ids]
         )
-
-    # --- outbox ------------------------------------------------------------------
-
-    def enqueue(
-        self,
-        *,
-        item_id: str,
-        peer: str,
-        type: str,
-        created_at: int,
-        message_id: int | None = None,
-        plaintext: bytes | None = None,
-    ) -> None:
-        self.conn.execute(
-            "INSERT INTO outgoing (item_id, peer, type, message_id, plaintext, state,"
-            " created_at) VALUES (?, ?, ?, ?, ?, ?, ?)",
-            (item_id, peer, type, message_id, plaintext, QUEUED, created_at),
-        )
-
-    def open_outgoing(self) -> list[OutgoingItem]:
-        """Items not yet done or failed, in the order they were written."""
-        rows = self.conn.execute(
-            "SELECT seq, item_id, peer, type, message_id, plaintext, state, created_at, detail"
-            " FROM outgoing WHERE state IN (?, ?) ORDER BY seq",
-            (QUEUED, SENT),
-        ).fetchall()
-        return [
-            OutgoingItem(
-                r[0],
-                r[1],
-                r[2],
-                r[3],
-                r[4],
-                bytes(r[5]) if r[5] is not None else None,
-                r[6],
-                r[7],
-                r[8],
-            )
-            for r in rows
-        ]
-
-    def failed_outgoing(self, peer: str) -> list[OutgoingItem]:
-        rows = self.conn.execute(
-            "SELECT item_id FROM outgoing WHERE peer = ? AND state = ? ORDER BY seq",
-            (peer, FAILED),
-        ).fetchall()
-        return [item for (item_id,) in rows if (item := self.outgoing(item_id)) is not None]
-
-    def outgoing(self, item_id: str) -> OutgoingItem | None:
-        r = self.conn.execute(
-            "SELECT seq, item_id, peer, type, message_id, plaintext, state, created_at, detail"
-            " FROM outgoing WHERE item_id = ?",
-            (item_id,),
-        ).fetchone()
-        if r is None:
-            return None
-        plaintext = bytes(r[5]) if r[5] is not None else None
-        return OutgoingItem(r[0], r[1], r[2], r[3], r[4], plaintext, r[6], r[7], r[8])
-
-    def message_text(self, message_id: int) -> str | None:
-        row = self.conn.execute("SELECT body FROM messages WHERE id = ?", (message_id,)).fetchone()
-        return row[0] if row else None
-
-    def set_outgoing_state(self, item_id: str, state: str, detail: str | None = None) -> None:
-        self.conn.execute(
-            "UPDATE outgoing SET state = ?, detail = ? WHERE item_id = ?",
-            (state, detail, item_id),
-        )
-
-    def save_copies(self, item_id: str, copies: Iterable[tuple[str, int, int, str]]) -> None:
-        """Keep the ciphertext for each target device: (recipient, device, type, b64)."""
-        self.conn.executemany(
-            "INSERT OR REPLACE INTO outgoing_copies (item_id, recipient, recipient_device,"
-            " cipher_type, payload, stored) VALUES (?, ?, ?, ?, ?, 0)",
-            [(item_id, r, d, t, p) for r, d, t, p in copies],
-        )
-
-    def copies(self, item_id: str) -> list[OutgoingCopy]:
-        rows = self.conn.execute(
-            "SELECT item_id, recipient, recipient_device, cipher_type, payload, stored"
-            " FROM outgoing_copies WHERE item_id = ? ORDER BY recipient, recipient_device",
-            (item_id,),
-        ).fetchall()
-        return [OutgoingCopy(r[0], r[1], r[2], r[3], r[4], bool(r[5])) for r in rows]
-
-    def mark_copy_stored(self, item_id: str, recipient: str, device: int) -> bool:
-        """Record a deliveryReceipt; True when this made every copy of the item stored."""
-        cur = self.conn.execute(
-            "UPDATE outgoing_copies SET stored = 1 WHERE item_id = ? AND recipient = ?"
-            " AND recipient_device = ? AND stored = 0",
-            (item_id, recipient, device),
-        )
-        if not cur.rowcount:
-            return False
-        left = self.conn.execute(
-            "SELECT COUNT(*) FROM outgoing_copies WHERE item_id = ? AND stored = 0", (item_id,)
-        ).fetchone()[0]
-        if left:
-            return False
-        self.conn.execute(
-            "UPDATE outgoing SET state = ? WHERE item_id = ? AND state = ?", (DONE, item_id, SENT)
-        )
-        return True
-
-    def drop_copies(self, item_id: str) -> None:
-        self.conn.execute("DELETE FROM outgoing_copies WHERE item_id = ?", (item_id,))
-
-    def prune_done(self, before_ms: int) -> None:
-        """Ciphertexts of finished items are no longer needed."""
-        self.conn.execute(
-            "DELETE FROM outgoing_copies WHERE item_id IN (SELECT item_id FROM outgoing"
-            " WHERE state = ? AND created_at < ?)",
-            (DONE, before_ms),
-        )
-
-    # --- bundle cache ------------------------------------------------------------
-
-    def cached_bundle(self, user_id: str) -> tuple[list[dict[str, Any]], int] | None:
-        row = self.conn.execute(
-            "SELECT devices, fetched_at FROM bundle_cache WHERE user_id = ?", (user_id,)
-        ).fetchone()
-        if row is None:
-            return None
-        return json.loads(row[0]), int(row[1])
-
-    def cache_bundle(self, user_id: str, devices: list[dict[str, Any]], now_ms: int) -> None:
-        self.conn.execute(
-            "INSERT OR REPLACE INTO bundle_cache (user_id, devices, fetched_at) VALUES (?, ?, ?)",
-            (user_id, json.dumps(devices), now_ms),
-        )
-
-    def forget_bundle(self, user_id: str) -> None:
-        self.conn.execute("DELETE FROM bundle_cache WHERE user_id = ?", (user_id,))

@@ -4,30 +4,51 @@ through the real client code, waiting for events."""
 from __future__ import annotations
 
 import asyncio
+import os
+import sys
+import time
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
 from peerwave_tui import events as ev
 from peerwave_tui.manager import SignalClientManager
-from peerwave_tui.models import AccountRecord, KeyMode
+from peerwave_tui.models import AccountRecord, ConnectionState, Contact, KeyMode, MessageStatus
 from peerwave_tui.paths import Paths
-from peerwave_tui.storage.custody import KeyCustody
+from peerwave_tui.storage.custody import KeyCustody, PassphraseSource
+
+PASSPHRASE = "integration test passphrase"
+REPO = Path(__file__).resolve().parents[2]
 
 
-def new_manager(home: Path, mode: KeyMode = KeyMode.MEMORY) -> SignalClientManager:
+def new_manager(
+    home: Path,
+    mode: KeyMode = KeyMode.MEMORY,
+    *,
+    clock: Callable[[], float] = time.time,
+) -> SignalClientManager:
+    """A manager with its own home. PASSPHRASE mode (a fixed passphrase) keeps accounts
+    across managers on the same home; MEMORY mode forgets them at ``aclose``."""
     paths = Paths.from_home(home).ensure()
-    return SignalClientManager(paths, KeyCustody(paths, mode=mode))
+    source = PassphraseSource.fixed(PASSPHRASE) if mode is KeyMode.PASSPHRASE else None
+    return SignalClientManager(
+        paths, KeyCustody(paths, mode=mode, passphrase_source=source), clock=clock
+    )
 
 
 async def register(
-    manager: SignalClientManager, server: Any, email: str, name: str
+    manager: SignalClientManager, server: Any, email: str, name: str, at_name: str | None = None
 ) -> AccountRecord:
     pending = await manager.register_start(server.url, email)
     otp = await server.read_otp(email)
-    result = await manager.register_finish(pending, otp, name)
+    result = await manager.register_finish(pending, otp, name, at_name)
     assert len(result.backup_codes) == 10
     return result.account
+
+
+def contact(record: AccountRecord, name: str = "") -> Contact:
+    assert record.user_id is not None
+    return Contact(user_id=record.user_id, display_name=name or record.display_name or "?")
 
 
 class EventLog:
@@ -45,10 +66,10 @@ class EventLog:
             self._changed.set()
 
     async def wait_for(
-        self, predicate: Callable[[ev.Event], bool], timeout: float = 15.0
+        self, predicate: Callable[[ev.Event], bool], timeout: float = 20.0, after: int = 0
     ) -> ev.Event:
         async def scan() -> ev.Event:
-            seen = 0
+            seen = after
             while True:
                 for event in self.events[seen:]:
                     if predicate(event):
@@ -59,6 +80,25 @@ class EventLog:
 
         return await asyncio.wait_for(scan(), timeout)
 
+    async def wait_count(
+        self, predicate: Callable[[ev.Event], bool], count: int, timeout: float = 30.0
+    ) -> list[ev.Event]:
+        async def until() -> list[ev.Event]:
+            while True:
+                found = [e for e in self.events if predicate(e)]
+                if len(found) >= count:
+                    return found
+                self._changed.clear()
+                await self._changed.wait()
+
+        return await asyncio.wait_for(until(), timeout)
+
+    def matching(self, predicate: Callable[[ev.Event], bool]) -> list[ev.Event]:
+        return [e for e in self.events if predicate(e)]
+
+    def mark(self) -> int:
+        return len(self.events)
+
     async def close(self) -> None:
         self._task.cancel()
         try:
@@ -67,19 +107,72 @@ class EventLog:
             pass
 
 
-def received(account_id: str, text: str) -> Callable[[ev.Event], bool]:
+def received(account_id: str, text: str | None = None) -> Callable[[ev.Event], bool]:
     return lambda e: (
         isinstance(e, ev.MessageReceived)
         and e.account_id == account_id
-        and e.message.text == text
+        and (text is None or e.message.text == text)
     )
 
 
 def connected(account_id: str) -> Callable[[ev.Event], bool]:
-    from peerwave_tui.models import ConnectionState
+    return state_is(account_id, ConnectionState.CONNECTED)
 
+
+def state_is(account_id: str, *states: ConnectionState) -> Callable[[ev.Event], bool]:
     return lambda e: (
-        isinstance(e, ev.ConnectionChanged)
-        and e.account_id == account_id
-        and e.state is ConnectionState.CONNECTED
+        isinstance(e, ev.ConnectionChanged) and e.account_id == account_id and e.state in states
     )
+
+
+def status_is(item_id: str, status: MessageStatus) -> Callable[[ev.Event], bool]:
+    return lambda e: (
+        isinstance(e, ev.MessageStatusChanged) and e.item_id == item_id and e.status is status
+    )
+
+
+# --- the CLI in a subprocess -----------------------------------------------------------
+
+
+def cli_env(**extra: str) -> dict[str, str]:
+    env = {k: v for k, v in os.environ.items() if k not in ("PEERWAVE_TUI_HOME",)}
+    env.pop("PEERWAVE_TUI_PASSPHRASE", None)
+    env.update(extra)
+    return env
+
+
+async def cli(
+    home: Path,
+    *args: str,
+    timeout: float = 120,
+    env: dict[str, str] | None = None,
+    stdin: bytes | None = None,
+) -> tuple[int, str, str]:
+    """``python -m peerwave_tui --home HOME ARGS``: (exit status, stdout, stderr)."""
+    proc = await asyncio.create_subprocess_exec(
+        sys.executable, "-m", "peerwave_tui", "--home", str(home), *args,
+        stdin=asyncio.subprocess.PIPE if stdin is not None else asyncio.subprocess.DEVNULL,
+        stdout=asyncio.subprocess.PIPE,
+        stderr=asyncio.subprocess.PIPE,
+        env=env if env is not None else cli_env(),
+        cwd=REPO,
+    )  # fmt: skip
+    try:
+        out, err = await asyncio.wait_for(proc.communicate(stdin), timeout)
+    except TimeoutError:
+        proc.kill()
+        out, err = await proc.communicate()
+        raise TimeoutError(
+            f"peerwave-tui {' '.join(args)} ran over {timeout} s; stderr: {err.decode()[-2000:]}"
+        ) from None
+    assert proc.returncode is not None
+    return proc.returncode, out.decode(), err.decode()
+
+
+def one_line_error(rc: int, err: str) -> None:
+    """A failing command: non-zero status, exactly one line on stderr, no traceback."""
+    assert rc != 0
+    assert "Traceback" not in err, err
+    lines = [line for line in err.splitlines() if line.strip()]
+    assert len(lines) == 1, err
+    assert lines[0].startswith("peerwave-tui: error: "), err

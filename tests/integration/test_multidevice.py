@@ -47,9 +47,11 @@ async def test_linked_device_gets_copies_and_sync_copies(tmp_path: Path) -> None
             assert sync.message.direction is Direction.OUT
             assert sync.message.conversation_id == bob.user_id
             await logs["a2"].wait_for(
-                lambda e: isinstance(e, ev.MessageStatusChanged)
-                and e.item_id == sent.item_id
-                and e.status is MessageStatus.STORED
+                lambda e: (
+                    isinstance(e, ev.MessageStatusChanged)
+                    and e.item_id == sent.item_id
+                    and e.status is MessageStatus.STORED
+                )
             )
 
             # Alice reads Bob's message on the laptop: the phone learns it (sync copy of
@@ -59,9 +61,11 @@ async def test_linked_device_gets_copies_and_sync_copies(tmp_path: Path) -> None
                 lambda e: isinstance(e, ev.MessageStatusChanged) and e.status is MessageStatus.READ
             )
             await logs["a2"].wait_for(
-                lambda e: isinstance(e, ev.ConversationUpdated)
-                and e.conversation.conversation_id == bob.user_id
-                and e.conversation.unread == 0
+                lambda e: (
+                    isinstance(e, ev.ConversationUpdated)
+                    and e.conversation.conversation_id == bob.user_id
+                    and e.conversation.unread == 0
+                )
             )
             convs = await a2.conversations(alice2.account_id)
             assert next(c for c in convs if c.conversation_id == bob.user_id).unread == 0
