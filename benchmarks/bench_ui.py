@@ -7,12 +7,16 @@ store's History API (one transaction); the others get 20 each. The second accoun
 confirms a Signal session with its peer (so the backlog is ordinary SignalMessages).
 
 The app runs in a fresh process on a real pseudo-terminal (120×40) through
-``ui_child``, which builds it as the command line does and stamps every frame Textual
-writes. Figures:
+``ui_child``, which builds it as ``peerwave-tui`` does (``commands.app.build_app``:
+the client stack is imported and built in a thread after the first paint) and stamps
+every frame Textual writes. Every timed process, the baseline's too, reads the run's
+bytecode cache, compiled once before anything is timed (``app_process.child_env``).
+Figures:
 
 - ``cold_start_first_paint``: from just before the process is spawned to its first
   frame. Baseline: a fresh ``python -c "import textual.app"``, spawn to exit.
-  ``cold_start_servers_shown`` (no target): to the first frame with all 5 tabs.
+  ``cold_start_servers_shown`` (no target): to the first frame with all 5 tabs in
+  it (drawn from servers.toml; their connections come later).
 - ``open_conversation_first_paint``: ``open_conversation`` of the 100,000-message
   conversation → the first frame showing its messages. Baseline: the same for the
   20-message conversation, in the same run (after a warm-up opening of it, since the
@@ -26,24 +30,24 @@ writes. Figures:
 
 from __future__ import annotations
 
-import asyncio
 import contextlib
-import fcntl
 import json
-import os
-import struct
-import sys
-import termios
 import time
 import uuid
-from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from benchmarks.app_process import (
+    CHILD_TIMEOUT,
+    Child,
+    ChildRun,
+    textual_import_s,
+    warm_bytecode,
+)
 from benchmarks.bench_drain import confirm_session, text_messages
 from benchmarks.clients import EventTap, connected, keyring_manager, register
 from benchmarks.peer import RawPeer
-from benchmarks.profiling import profile_dir, profiled, py_spy_path
+from benchmarks.profiling import profiled
 from benchmarks.progress import step
 from benchmarks.records import Figure, percentile
 from benchmarks.servers import DevServer, start_servers, stop_servers
@@ -59,166 +63,11 @@ from peerwave_tui.models import (
 from peerwave_tui.storage.history import History
 from peerwave_tui.storage.tx import transaction
 
-REPO_ROOT = Path(__file__).resolve().parent.parent
-ROWS, COLUMNS = 40, 120
 SMALL = 20
-CHILD_TIMEOUT = 180.0
 ECHO_TIMEOUT = 15.0
 KEY_GAP_S = 0.03
 IDLE_KEYS = 30
 KEYS = "abcdefghijklmnopqrstuvwxyz"
-
-
-@dataclass
-class ChildRun:
-    spawned: float
-    lines: list[tuple[str, list[str]]] = field(default_factory=list)
-    keys_during: list[float] = field(default_factory=list)  # ms
-    keys_idle: list[float] = field(default_factory=list)  # ms
-    terminal_tail: bytes = b""
-
-    def first(self, kind: str) -> list[str] | None:
-        return next((args for k, args in self.lines if k == kind), None)
-
-    def opened(self, name: str) -> float:
-        for kind, args in self.lines:
-            if kind == "opened" and args[0] == name:
-                return (float(args[2]) - float(args[1])) * 1000
-        raise RuntimeError(f"{name} was never opened")
-
-
-class Child:
-    """One app process on a pseudo-terminal, with its report and control pipes."""
-
-    def __init__(self, settings_file: Path, profile_as: str | None = None) -> None:
-        self.settings_file = settings_file
-        self.profile_as = profile_as  # with --profile: run it under py-spy from the start
-        self.proc: asyncio.subprocess.Process | None = None
-        self.master = -1
-        self.control_w = -1
-        self.report_r = -1
-        self.lines: asyncio.Queue[tuple[str, list[str]]] = asyncio.Queue()
-        self._partial = b""
-        self._tail = b""
-
-    async def start(self) -> float:
-        master, slave = os.openpty()
-        fcntl.ioctl(slave, termios.TIOCSWINSZ, struct.pack("HHHH", ROWS, COLUMNS, 0, 0))
-        report_r, report_w = os.pipe()
-        control_r, control_w = os.pipe()
-        env = {k: v for k, v in os.environ.items() if k not in ("COLUMNS", "LINES", "NO_COLOR")}
-        env.update({"TERM": "xterm-256color", "COLORTERM": "truecolor"})
-        env["PYTHONPATH"] = str(REPO_ROOT)
-        prefix: list[str] = []
-        directory, tool = profile_dir(), py_spy_path()
-        if self.profile_as and directory is not None and tool is not None:
-            directory.mkdir(parents=True, exist_ok=True)
-            output = str(directory / f"{self.profile_as}.txt")
-            prefix = [tool, "record", "--rate", "250", "--format", "raw", "--threads"]
-            prefix += ["--nonblocking"]
-            prefix += ["--output", output, "--"]
-        spawned = time.monotonic()
-        try:
-            self.proc = await asyncio.create_subprocess_exec(
-                *prefix,
-                sys.executable,
-                "-m",
-                "benchmarks.ui_child",
-                str(self.settings_file),
-                str(report_w),
-                str(control_r),
-                stdin=slave,
-                stdout=slave,
-                stderr=slave,
-                pass_fds=(report_w, control_r),
-                cwd=REPO_ROOT,
-                env=env,
-                start_new_session=True,
-            )
-        finally:
-            for fd in (slave, report_w, control_r):
-                os.close(fd)
-        self.master, self.report_r, self.control_w = master, report_r, control_w
-        loop = asyncio.get_running_loop()
-        os.set_blocking(master, False)
-        os.set_blocking(report_r, False)
-        loop.add_reader(master, self._read_terminal)
-        loop.add_reader(report_r, self._read_report)
-        return spawned
-
-    def _read_terminal(self) -> None:
-        try:
-            data = os.read(self.master, 65536)
-        except OSError:
-            data = b""
-        if not data:
-            asyncio.get_running_loop().remove_reader(self.master)
-            return
-        self._tail = (self._tail + data)[-4096:]
-
-    def _read_report(self) -> None:
-        try:
-            data = os.read(self.report_r, 65536)
-        except OSError:
-            data = b""
-        if not data:
-            asyncio.get_running_loop().remove_reader(self.report_r)
-            self.lines.put_nowait(("eof", []))
-            return
-        self._partial += data
-        *complete, self._partial = self._partial.split(b"\n")
-        for raw in complete:
-            kind, *args = raw.decode("utf-8", "replace").split(" ")
-            self.lines.put_nowait((kind, args))
-
-    async def next_line(self, timeout: float) -> tuple[str, list[str]]:
-        kind, args = await asyncio.wait_for(self.lines.get(), timeout)
-        if kind == "error":
-            raise RuntimeError("the app: " + " ".join(args))
-        if kind == "eof":
-            raise RuntimeError("the app ended early")
-        return kind, args
-
-    def key(self, char: str) -> float:
-        sent = time.monotonic()
-        os.write(self.master, char.encode())
-        return sent
-
-    def quit(self) -> None:
-        with contextlib.suppress(OSError):
-            os.write(self.control_w, b"quit\n")
-
-    @property
-    def tail(self) -> bytes:
-        return self._tail
-
-    async def stop(self) -> None:
-        self.quit()
-        if self.proc is not None and self.proc.returncode is None:
-            try:
-                await asyncio.wait_for(self.proc.wait(), 30)
-            except TimeoutError:
-                self.proc.kill()
-                await self.proc.wait()
-        loop = asyncio.get_running_loop()
-        for fd in (self.master, self.report_r):
-            if fd >= 0:
-                loop.remove_reader(fd)
-                os.close(fd)
-        if self.control_w >= 0:
-            os.close(self.control_w)
-        self.master = self.report_r = self.control_w = -1
-
-
-async def textual_import_s() -> float:
-    """Baseline of the cold start: a fresh interpreter that imports textual.app."""
-    start = time.monotonic()
-    proc = await asyncio.create_subprocess_exec(
-        sys.executable, "-c", "import textual.app", stdin=asyncio.subprocess.DEVNULL
-    )
-    if await proc.wait() != 0:
-        raise RuntimeError("importing textual.app failed")
-    return time.monotonic() - start
 
 
 def history_writer(
@@ -260,6 +109,7 @@ class UiBench:
         self.stored = stored
         self.backlog = backlog
         self.home = work / "home"
+        self.pycache = work / "pycache"
         self.servers: list[DevServer] = []
         self.records: list[AccountRecord] = []
         self.peers: list[RawPeer] = []
@@ -294,6 +144,7 @@ class UiBench:
         finally:
             await tap.close()
             await manager.aclose()
+        await warm_bytecode(self.pycache)
 
     async def _peer(self, server: int, name: str) -> RawPeer:
         peer = RawPeer(self.servers[server], self.work / "peers", name)
@@ -325,7 +176,7 @@ class UiBench:
         opens = [["warm", account, self.small], ["big", account, self.big]]
         opens.append(["small", account, self.small])
         settings = self._settings(open=opens)
-        child = Child(settings, profile_as=f"cold-start-{self._runs}")
+        child = Child(settings, self.pycache, profile_as=f"cold-start-{self._runs}")
         run = ChildRun(await child.start())
         try:
             while not any(kind == "opened" and args[0] == "small" for kind, args in run.lines):
@@ -346,7 +197,7 @@ class UiBench:
         )
         first = self.records[0].account_id
         settings = self._settings(focus=[first, self.small], backlog_account=record.account_id)
-        child = Child(settings)
+        child = Child(settings, self.pycache)
         run = ChildRun(await child.start())
         try:
             assert child.proc is not None
@@ -485,7 +336,7 @@ async def run(
         imports: list[float] = []
         with step(f"ui: {cold_starts} cold starts"):
             for _ in range(cold_starts):
-                imports.append(await textual_import_s())
+                imports.append(await textual_import_s(bench.pycache))
                 colds.append(await bench.cold_start())
         with step(f"ui: {keypress_runs} key press runs"):
             keys = [await bench.keypresses() for _ in range(keypress_runs)]

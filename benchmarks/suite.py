@@ -27,10 +27,12 @@ class Mode:
     cold_starts: int
     keypress_runs: int
     timeout_scale: float  # multiplies every group's time limit
+    idle_reps: int
+    idle_s: float  # seconds of the idle app measured per repetition
 
 
-QUICK = Mode("quick", 10, 3, 1, 1, 2, 5.0, 3, 1, 1.0)
-FULL = Mode("full", 30, 5, 5, 3, 5, 10.0, 7, 3, 2.0)
+QUICK = Mode("quick", 10, 3, 1, 1, 2, 5.0, 3, 1, 1.0, 1, 10.0)
+FULL = Mode("full", 30, 5, 5, 3, 5, 10.0, 7, 3, 2.0, 3, 30.0)
 
 # Workload sizes (the same in both modes).
 DRAIN_MESSAGES = 10_000
@@ -109,6 +111,7 @@ GROUPS = (
             Expected("ui_keypress_during_drain_p95", "ms", "<= 100"),
         ),
     ),
+    Group("idle", 300, (Expected("ui_idle_cpu", "%", None),)),
 )
 
 
@@ -148,4 +151,8 @@ async def run_group(name: str, work: Path, mode: Mode) -> list[Figure]:
             stored=UI_STORED_MESSAGES,
             backlog=UI_DRAIN_MESSAGES,
         )
+    if name == "idle":
+        from benchmarks import bench_idle
+
+        return await bench_idle.run(work, mode.idle_reps, mode.idle_s)
     raise KeyError(name)

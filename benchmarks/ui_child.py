@@ -2,15 +2,16 @@
 
     python -m benchmarks.ui_child SETTINGS.json REPORT_FD CONTROL_FD
 
-It builds the app the way the command line does (settings, paths, a
-SignalClientManager with the saved servers, ``make_app``; file logging) and runs it on
-the pty it was given as its terminal. A hook after Textual's ``App._display`` (the
+It builds the app the way ``peerwave-tui`` does (the command line's parser and
+``Context``, then ``commands.app.build_app``: file logging, settings, ``make_app`` over
+a ``LazyManager`` that imports and builds the client stack in a thread after the first
+paint) and runs it on the pty it was given as its terminal. A hook after Textual's ``App._display`` (the
 method that writes each frame to the terminal; Textual is pinned) stamps every frame
 with ``time.monotonic()`` (CLOCK_MONOTONIC: comparable with the parent's clock) and
 reports, one line each on REPORT_FD:
 
     paint T                      the first frame written to the terminal
-    servers T                    the first frame with every saved server's tab
+    servers T                    the first frame with every saved server's tab (in the DOM)
     opened NAME T0 T1            open_conversation called at T0; first frame with its messages
     text N T                     the first frame where the composer holds N characters
     backlog PROCESSED DONE T     the drain account's progress (from the manager's events)
@@ -31,7 +32,7 @@ import time
 from pathlib import Path
 from typing import Any
 
-SETTLE_FRAMES_S = 0.3  # after the servers are shown, before opening anything
+SETTLE_S = 1.0  # after every account connected, before opening anything
 OPEN_TIMEOUT = 60.0
 
 
@@ -69,7 +70,7 @@ class FrameWatch:
             self.painted = True
             self.report.line("paint", now)
         main = self.app.main
-        if not self.servers_shown and self.app.started.is_set() and len(main.tabs) >= self.servers:
+        if not self.servers_shown and self._tabs_shown(main):
             self.servers_shown = True
             self.report.line("servers", now)
         if self.opening is not None:
@@ -83,6 +84,13 @@ class FrameWatch:
             if length != self.text_len:
                 self.text_len = length
                 self.report.line("text", length, now)
+
+    def _tabs_shown(self, main: Any) -> bool:
+        """Every saved server's tab is in the DOM (so in this frame). The app draws the
+        tabs from servers.toml before its manager exists; they need not be connected."""
+        if len(main.tabs) < self.servers:
+            return False
+        return all(main.server_tabs.pane_for(account) is not None for account in main.tabs)
 
 
 def install_frame_hook(app: Any, watch: FrameWatch) -> None:
@@ -99,6 +107,13 @@ def install_frame_hook(app: Any, watch: FrameWatch) -> None:
                 watch.report.line("error", f"frame hook: {type(exc).__name__}: {exc}")
 
     app._display = hooked
+
+
+def settled(app: Any) -> bool:
+    from peerwave_tui.models import ConnectionState
+
+    tabs = app.main.tabs.values()
+    return app.started.is_set() and all(t.state is ConnectionState.CONNECTED for t in tabs)
 
 
 async def wait_until(predicate: Any, timeout: float, what: str) -> None:
@@ -140,7 +155,12 @@ async def harness(app: Any, watch: FrameWatch, settings: dict[str, Any], control
     loop.add_reader(control, on_control)
     try:
         await wait_until(lambda: watch.servers_shown, OPEN_TIMEOUT, "the servers")
-        await asyncio.sleep(SETTLE_FRAMES_S)
+        # The tabs show before the manager exists. The openings are measured in a
+        # settled app: every account connected, its start-up work (pending messages,
+        # key checks, presence) given a moment; otherwise an opening would be timed
+        # against whatever part of it happens to run at the same time.
+        await wait_until(lambda: settled(app), OPEN_TIMEOUT, "every account connected")
+        await asyncio.sleep(SETTLE_S)
         for name, account, conv in settings.get("open", []):
             await open_and_wait(app, watch, name, account, conv)
         focus = settings.get("focus")
@@ -169,31 +189,29 @@ async def watch_backlog(manager: Any, account_id: str, report: Reporter) -> None
 
 
 async def run(settings: dict[str, Any], report: Reporter, control: int) -> None:
-    from peerwave_tui.logs import configure_file_logging
-    from peerwave_tui.manager import SignalClientManager
+    # The real program's path: its argument parser (which imports every command
+    # module), its Context, and ``commands.app.build_app``, whose LazyManager imports
+    # and builds the client stack in a thread after the first paint.
+    from peerwave_tui.cli import Context, build_parser
+    from peerwave_tui.commands.app import build_app
     from peerwave_tui.paths import Paths
-    from peerwave_tui.settings import Settings
-    from peerwave_tui.storage.custody import KeyCustody
-    from peerwave_tui.ui.app import make_app
 
-    paths = Paths.from_home(Path(settings["home"])).ensure()
-    configure_file_logging(paths.log_file)
-    manager = SignalClientManager(paths, KeyCustody(paths))
-    app = make_app(Settings.load(paths.config_file), paths, manager=manager)
+    args = build_parser().parse_args(["--home", settings["home"]])
+    app = build_app(Context(args=args, paths=Paths.resolve(args.home)))
     watch = FrameWatch(app, report, int(settings["servers"]))
     install_frame_hook(app, watch)
     tasks = [asyncio.create_task(harness(app, watch, settings, control))]
     if settings.get("backlog_account"):
+        # An early subscription: LazyManager attaches it once the manager exists.
         tasks.append(
-            asyncio.create_task(watch_backlog(manager, settings["backlog_account"], report))
+            asyncio.create_task(watch_backlog(app.manager, settings["backlog_account"], report))
         )
     try:
-        await app.run_async()
+        await app.run_async()  # closes the manager on its way out
     finally:
         for task in tasks:
             task.cancel()
         await asyncio.gather(*tasks, return_exceptions=True)
-        await asyncio.wait_for(manager.aclose(), 30)
 
 
 def main(argv: list[str] | None = None) -> int:

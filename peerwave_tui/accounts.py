@@ -120,7 +120,10 @@ class AccountFactory:
             reg.record.display_name = name
         await self._first_login(reg)
         await api.aclose()
-        return NewAccount(reg.record, reg.store, list(reg.codes))
+        # The first login used one code: the user is shown the ones still usable,
+        # exactly what the encrypted store keeps.
+        remaining = (await reg.store.run(AccountSecrets.load)).backup_codes
+        return NewAccount(reg.record, reg.store, list(remaining))
 
     async def _first_login(self, reg: Registration) -> None:
         assert reg.store is not None and reg.record is not None

@@ -1,9 +1,10 @@
 """SignalClient: one server+account, fully isolated from every other.
 
 It owns the account's DeviceStore (and through it the KeyManager), its ApiService and
-its SocketService, and runs four tasks: the socket supervisor (inside SocketService),
-one consumer of inbound socket events (``receiver.Inbound`` does the receiving), one
-outbox sender (``sender.Sender``) and the hourly upkeep (``keysync``).
+its SocketService, and runs five tasks: the socket supervisor (inside SocketService),
+one consumer of inbound socket events (``receiver.Inbound`` does the receiving, and
+``groups.Groups`` the group events), one outbox sender (``sender.Sender``), the group
+send lane (``groups.sender``) and the hourly upkeep (``keysync``).
 
 ``initialize()``: open store → restore session → publish or refresh keys → connect;
 on every connect: drain pending messages → top up prekeys → send the outbox.
@@ -15,7 +16,6 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import io
 import logging
 import time
 import uuid
@@ -23,9 +23,11 @@ from collections.abc import Awaitable, Callable, Coroutine
 from typing import Any, TypeVar
 
 from peerwave_tui import events as ev
-from peerwave_tui import trust
+from peerwave_tui import presence, trust
 from peerwave_tui.api import ApiService
+from peerwave_tui.client_tasks import log_task_failure, stop_tasks
 from peerwave_tui.errors import (
+    AuthError,
     LoggedOutError,
     NetworkError,
     PeerwaveError,
@@ -33,6 +35,8 @@ from peerwave_tui.errors import (
     StoreError,
     UsageError,
 )
+from peerwave_tui.groups.service import Groups
+from peerwave_tui.groups.tables import GroupTables
 from peerwave_tui.keysync import DAY_S, maintain_keys, prune_store
 from peerwave_tui.models import (
     AccountRecord,
@@ -93,6 +97,7 @@ class SignalClient:
         self._background: set[asyncio.Task[Any]] = set()
         self._sender = Sender(self)
         self.inbound = Inbound(self)
+        self.groups = Groups(self)
         self._closed = False
         self._last_prune: float | None = None
         self._keys_lock = asyncio.Lock()
@@ -127,6 +132,7 @@ class SignalClient:
         await self.prepare()
         self._start(self._consume(), "consume")
         self._start(self._sender.run(), "send")
+        self._start(self.groups.run_sender(), "group-send")
         self._start(self._startup(), "startup")
 
     async def prepare(self) -> None:
@@ -190,24 +196,26 @@ class SignalClient:
             return
         self._closed = True
         self._connected.clear()
-        await _stop_tasks(self._tasks + list(self._background), CLOSE_STEP_TIMEOUT)
+        await stop_tasks(self._tasks + list(self._background), CLOSE_STEP_TIMEOUT)
         self._tasks.clear()
         if self.socket is not None:
             stopping = asyncio.ensure_future(self.socket.stop())
-            await _stop_tasks([stopping], CLOSE_STEP_TIMEOUT, cancel=False)
+            await stop_tasks([stopping], CLOSE_STEP_TIMEOUT, cancel=False)
         if self.api is not None:
             with contextlib.suppress(Exception):
                 await self.api.aclose()
         self._sender.cancel_waiters()
+        self.groups.cancel_waiters()
         await self.store.aclose()
         self._set_state(ConnectionState.CLOSED, None)
 
-    def _spawn(self, coro: Coroutine[Any, Any, Any]) -> None:
+    def spawn(self, coro: Coroutine[Any, Any, Any]) -> asyncio.Task[Any]:
         """A short background job, cancelled by ``aclose``; failures are only logged."""
         task = asyncio.create_task(coro)
         self._background.add(task)
         task.add_done_callback(self._background.discard)
-        task.add_done_callback(_log_task_failure)
+        task.add_done_callback(log_task_failure)
+        return task
 
     # --- HTTP with the session guard ------------------------------------------------
 
@@ -241,13 +249,20 @@ class SignalClient:
             result = await self.store.run(lambda conn: prune_store(conn, self.now_ms()))
             self._last_prune = now
             log.info("store pruned: %s", result)
+        await self.groups.upkeep()
 
     # --- state -------------------------------------------------------------------
 
-    def _set_state(self, state: ConnectionState, detail: str | None, retry_at: Any = None) -> None:
+    def _set_state(
+        self,
+        state: ConnectionState,
+        detail: str | None,
+        retry_at: Any = None,
+        reason: str | None = None,
+    ) -> None:
         self.state = state
         self.state_detail = detail
-        self.publish(ev.ConnectionChanged(self.account_id, state, detail, retry_at))
+        self.publish(ev.ConnectionChanged(self.account_id, state, detail, retry_at, reason))
 
     def _on_socket_state(self, state: ConnectionState, detail: str | None, retry_at: Any) -> None:
         if self._closed:
@@ -256,7 +271,11 @@ class SignalClient:
             return  # shown once the consumer has handled the connect (_on_connected)
         self._connected.clear()
         self._sender.connection_lost()
-        self._set_state(state, detail, retry_at)
+        self.groups.connection_lost()
+        reason = None
+        if state is ConnectionState.ERROR and isinstance(self.socket.last_error, AuthError):
+            reason = ev.REASON_AUTH_FAILED
+        self._set_state(state, detail, retry_at, reason)
 
     # --- inbound events ----------------------------------------------------------
 
@@ -289,9 +308,21 @@ class SignalClient:
             batch = [payload, *self.socket.take_ready("deliveryReceipt", LIVE_BATCH)]
             await self._sender.on_receipts(batch)
         elif name == "presence":
-            await self.inbound.on_presence(payload)
-        # Group events arrive with the group pipeline; until then they are dropped
-        # here (group items stay on the server until marked read).
+            await presence.on_presence(self, payload)
+            await self.groups.on_presence(payload)
+        elif name == "groupItem":
+            batch = [payload, *self.socket.take_ready("groupItem", LIVE_BATCH)]
+            await self.groups.on_group_items(batch)
+        elif name == "receiveSenderKeyDistribution":
+            # May come before "connected" (the server sends these at once); handled
+            # here, in order with every other 1:1 ciphertext of that session.
+            await self.groups.on_distribution(payload)
+        elif name == "groupItemDelivered":
+            await self.groups.on_delivered(payload)
+        elif name == "groupItemError":
+            await self.groups.on_error(payload)
+        elif name == "groupItemReadUpdate":
+            await self.groups.on_read_update(payload)
 
     async def _on_connected(self, session: Any) -> None:
         if not self.socket.connected:
@@ -306,13 +337,15 @@ class SignalClient:
         self._connected.set()
         self._set_state(ConnectionState.CONNECTED, None)
         self._sender.wake()  # open copies are resent in order right away
+        self.groups.sender.wake()
         await self._drain()
-        self._spawn(self.inbound.refresh_presence())
+        self.spawn(presence.refresh_presence(self))
+        self.spawn(self.groups.after_connect())
 
     async def _drain(self) -> None:
         await self.inbound.drain()
         # Top up one-time prekeys after every sync, without holding up the consumer.
-        self._spawn(self._maintain_keys())
+        self.spawn(self._maintain_keys())
 
     def schedule_conversation_update(self, conversation_id: str) -> None:
         async def update() -> None:
@@ -320,7 +353,7 @@ class SignalClient:
             if conv is not None:
                 self.publish(ev.ConversationUpdated(self.account_id, conv))
 
-        self._spawn(update())
+        self.spawn(update())
 
     # --- callbacks from the pipelines ------------------------------------------------
 
@@ -364,6 +397,8 @@ class SignalClient:
         """Write the message as pending (the outbox) and return at once."""
         if not text.strip():
             raise UsageError("Cannot send an empty message.")
+        if await self.groups.is_group(conversation_id):
+            return await self.groups.send_text(conversation_id, text)
         item_id = str(uuid.uuid4())
         me = self.me
         now = self.now_ms()
@@ -405,7 +440,11 @@ class SignalClient:
 
     async def wait_stored(self, item_id: str, timeout: float) -> None:
         """Wait until every copy of ``item_id`` is stored on the server. Raises
-        ``TimeoutError``, ``NoRecipientDevicesError`` or ``UntrustedIdentityError``."""
+        ``TimeoutError``, ``NoRecipientDevicesError`` or ``UntrustedIdentityError``
+        (a group item: once the server stored it; a failure raises its reason)."""
+        if await self.store.run(lambda c: GroupTables(c).outgoing(item_id)) is not None:
+            await self.groups.sender.wait_stored(item_id, timeout)
+            return
         await self._sender.wait_stored(item_id, timeout)
 
     async def wait_drained(self, timeout: float) -> None:
@@ -416,11 +455,19 @@ class SignalClient:
     async def wait_outbox_idle(self, timeout: float) -> bool:
         """Until everything in the outbox that can go out now has gone out (True), or
         ``timeout`` passes (False). Items blocked on a contact do not count."""
-        if not await self.store.run(lambda c: History(c).has_open_outgoing()):
-            return True
-        return await self._sender.wait_idle(timeout)
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + timeout
+        if await self.store.run(lambda c: History(c).has_open_outgoing()):
+            if not await self._sender.wait_idle(timeout):
+                return False
+        if await self.store.run(lambda c: bool(GroupTables(c).open_outgoing())):
+            return await self.groups.sender.wait_idle(max(0.0, deadline - loop.time()))
+        return True
 
     async def retry(self, item_id: str) -> None:
+        if await self.groups.retry(item_id):
+            return
+
         def requeue(conn: Any) -> str | None:
             history = History(conn)
             with transaction(conn):
@@ -437,7 +484,11 @@ class SignalClient:
             self.outbox_changed(peer)
 
     async def mark_read(self, conversation_id: str, send_receipts: bool = True) -> None:
-        """The user has seen the conversation: clear unread, send read receipts."""
+        """The user has seen the conversation: clear unread, send read receipts (in a
+        channel: mark its items read on the server)."""
+        if await self.groups.is_group(conversation_id):
+            await self.groups.mark_seen(conversation_id)
+            return
         if await self.inbound.mark_seen(conversation_id, send_receipts):
             self._sender.wake()
         self.schedule_conversation_update(conversation_id)
@@ -494,57 +545,3 @@ class SignalClient:
     async def magic_key(self) -> str:
         key, _expires = await self.http(self.api.generate_magic_key)
         return key
-
-
-async def _stop_tasks(
-    tasks: list[asyncio.Future[Any]], timeout: float, *, cancel: bool = True
-) -> None:
-    """Cancel ``tasks`` (unless told not to) and wait for them, at most ``timeout``
-    seconds: one that does not end by then is left behind (and logged) rather than
-    blocking the close."""
-    if not tasks:
-        return
-    for task in tasks:
-        if cancel:
-            task.cancel()
-    done, pending = await asyncio.wait(tasks, timeout=timeout)
-    for task in done:
-        if not task.cancelled():
-            task.exception()  # retrieved: nothing to report at close
-    if pending:
-        log.warning(
-            "%d tasks did not stop within %g s of closing:\n%s",
-            len(pending),
-            timeout,
-            _stacks(
-                [*pending, *(t for t in asyncio.all_tasks() if t.get_name().startswith("socket:"))]
-            ),
-        )
-
-
-def _stacks(tasks: list[asyncio.Future[Any]]) -> str:
-    """Where tasks are waiting: each task's chain of awaits (code locations only)."""
-    out = io.StringIO()
-    for task in tasks:
-        if not isinstance(task, asyncio.Task):
-            continue
-        out.write(f"task {task.get_name()}:\n")
-        awaited: Any = task.get_coro()
-        for _ in range(40):
-            frame = getattr(awaited, "cr_frame", None) or getattr(awaited, "gi_frame", None)
-            if frame is None:
-                out.write(f"  awaiting {type(awaited).__name__}\n")
-                break
-            out.write(f"  {frame.f_code.co_filename}:{frame.f_lineno} {frame.f_code.co_name}\n")
-            awaited = getattr(awaited, "cr_await", None) or getattr(awaited, "gi_yieldfrom", None)
-            if awaited is None:
-                break
-    return out.getvalue()
-
-
-def _log_task_failure(task: asyncio.Task[Any]) -> None:
-    if task.cancelled():
-        return
-    exc = task.exception()
-    if exc is not None:
-        log.info("background job failed: %s", type(exc).__name__)

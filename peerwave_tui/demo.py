@@ -2,7 +2,8 @@
 
 "Demo North" has Nora and "Demo South" has Sol; each is a real client (real keys,
 real crypto over real sockets, in this process) that answers every message with
-``echo: <text>``. The dev servers run as child processes so their work never competes
+``echo: <text>``, in the 1:1 conversation and in the contact's channel ("Nora's
+lounge", "Sol's lounge"), which the user's account joins. The dev servers run as child processes so their work never competes
 with the UI's event loop; on Linux they are also told to stop if this process dies
 without stopping them.
 
@@ -305,6 +306,7 @@ class DemoEnvironment:
             else:
                 progress(f"Opening your account on {server.spec.name}…")
             contact = await self._find_contact(user, account, server.spec, progress)
+            await self._join_lounge(user, account, server.spec, progress)
             conversation = await user.open_conversation(account.account_id, contact)
             opened.append((account.account_id, conversation))
         return opened
@@ -339,9 +341,33 @@ class DemoEnvironment:
                 pending, otp, server.spec.contact_name, server.spec.contact_name.lower()
             )
             existing = result.account
-            # The registration's first login used up the first code.
-            contact.backup_codes = list(result.backup_codes[1:])
+            # The codes still usable (the registration's first login used one).
+            contact.backup_codes = list(result.backup_codes)
         contact.account = existing
+
+    async def _join_lounge(
+        self,
+        user: SignalClientManager,
+        account: AccountRecord,
+        spec: DemoServerSpec,
+        progress: Progress,
+    ) -> None:
+        """The demo contact's channel (made by the contact the first time), with the
+        user's account in it: the contact answers there too."""
+        echo = next((c for c in self.contacts if c.spec is spec), None)
+        if echo is None or echo.account is None:
+            return
+        name = lounge_name(spec)
+        owned = await echo.manager.channels(echo.account.account_id)
+        lounge = next((c for c in owned if c.name == name), None)
+        if lounge is None:
+            lounge = await echo.manager.create_channel(
+                echo.account.account_id, name, f"Talk to {spec.contact_name} in a group"
+            )
+        mine = await user.channels(account.account_id)
+        if not any(c.channel_id == lounge.channel_id for c in mine):
+            progress(f"Joining {name} on {spec.name}…")
+            await user.join_channel(account.account_id, lounge.channel_id)
 
     async def _find_contact(
         self,
@@ -433,6 +459,10 @@ async def _next_state_change(changes: Any, account_id: str, timeout: float | Non
 
     with contextlib.suppress(TimeoutError):
         await asyncio.wait_for(wait(), timeout)
+
+
+def lounge_name(spec: DemoServerSpec) -> str:
+    return f"{spec.contact_name}'s lounge"
 
 
 def demo_paths(home: str | os.PathLike[str] | None) -> tuple[Paths, bool]:

@@ -44,9 +44,7 @@ class StoreLockedError(StoreError):
     def __init__(self, pid: int | None, path: str = "") -> None:
         self.pid = pid
         who = f"process {pid}" if pid else "another process"
-        super().__init__(
-            f"This account's store is in use by {who}; close that program first."
-        )
+        super().__init__(f"This account's store is in use by {who}; close that program first.")
 
 
 class StoreWrongKeyError(StoreError):

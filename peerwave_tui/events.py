@@ -41,11 +41,22 @@ class AccountUpdated(Event):
     account: AccountRecord
 
 
+# Machine-readable reasons of a ConnectionChanged (``reason``), so the UI can offer
+# the way out (the unlock screen, the keyring help) without parsing ``detail``.
+REASON_KEYRING_UNAVAILABLE = "keyring_unavailable"  # no secure OS keyring (keyring mode)
+REASON_PASSPHRASE_NEEDED = "passphrase_needed"  # none given yet, or a wrong one
+REASON_KEY_UNAVAILABLE = "key_unavailable"  # the key is gone (keyring entry, salt file)
+REASON_AUTH_FAILED = "auth_failed"  # the server refused the session: log in again
+REASON_STORE_IN_USE = "store_in_use"  # another process has the store open
+REASON_STORE_DAMAGED = "store_damaged"  # damaged files, or a key that does not open them
+
+
 @dataclass(frozen=True)
 class ConnectionChanged(Event):
     state: ConnectionState
     detail: str | None = None  # user-readable reason (errors, "retrying")
     retry_at: datetime | None = None  # when the next reconnect attempt happens
+    reason: str | None = None  # one of the REASON_* values, when known
 
 
 @dataclass(frozen=True)

@@ -27,10 +27,15 @@ from peerwave_tui.errors import (
     PeerwaveError,
     StoreError,
     UsageError,
+    WrongPassphraseError,
 )
+from peerwave_tui.groups import channels as group_channels
 from peerwave_tui.manager_api import ManagerAPI, PendingRegistration, RegistrationResult
+from peerwave_tui.manager_events import Subscription, reason_for
 from peerwave_tui.models import (
     AccountRecord,
+    Channel,
+    ChannelMember,
     ChatMessage,
     ConnectionState,
     Contact,
@@ -66,9 +71,11 @@ class SignalClientManager:
         self._records: list[AccountRecord] = []
         self._clients: dict[str, SignalClient] = {}
         self._states: dict[str, tuple[ConnectionState, str | None]] = {}
-        self._subscribers: list[asyncio.Queue[ev.Event]] = []
+        self._reasons: dict[str, str | None] = {}
+        self._subscribers: list[Subscription] = []
         self._registrations: dict[str, Registration] = {}
         self._tasks: set[asyncio.Task[Any]] = set()
+        self._opening: set[str] = set()  # accounts being opened right now
         self._loaded = False
         self._closed = False
 
@@ -81,8 +88,16 @@ class SignalClientManager:
         return self._records
 
     async def start(self) -> None:
+        """Start every saved account that is neither running nor being opened (so a
+        second call starts only what failed or was added since)."""
         for record in self.load():
+            if self._is_up_or_opening(record.account_id):
+                continue
+            self._opening.add(record.account_id)
             self._spawn(self._bring_up(record), f"up:{record.account_id}")
+
+    def _is_up_or_opening(self, account_id: str) -> bool:
+        return account_id in self._clients or account_id in self._opening
 
     async def aclose(self) -> None:
         if self._closed:
@@ -100,48 +115,75 @@ class SignalClientManager:
         self._registrations.clear()
         for reg in registrations:
             await self._factory.abandon(reg)
+        # Every subscription ends (after the events published so far).
+        for subscription in list(self._subscribers):
+            subscription.end()
+        self._subscribers.clear()
 
     def _spawn(self, coro: Any, name: str) -> None:
         task = asyncio.create_task(coro, name=name)
         self._tasks.add(task)
         task.add_done_callback(self._tasks.discard)
 
-    async def _bring_up(self, record: AccountRecord) -> SignalClient | None:
-        """Open and connect one account; failures become its state."""
+    async def _bring_up(self, record: AccountRecord) -> PeerwaveError | None:
+        """Open and connect one account; a failure becomes its state (with a reason)
+        and is returned."""
         account_id = record.account_id
-        self._set_state(account_id, ConnectionState.CONNECTING, None)
+        self._opening.add(account_id)
         try:
-            client = await self._open_client(record)
-        except KeyCustodyError as exc:
-            self._set_state(account_id, ConnectionState.LOCKED, str(exc))
+            self._set_state(account_id, ConnectionState.CONNECTING, None)
+            try:
+                client = await self._open_client(record)
+            except KeyCustodyError as exc:
+                self._set_state(
+                    account_id, ConnectionState.LOCKED, str(exc), reason_for(exc, record)
+                )
+                return exc
+            except PeerwaveError as exc:
+                self._set_state(
+                    account_id, ConnectionState.ERROR, str(exc), reason_for(exc, record)
+                )
+                return exc
+            self._clients[account_id] = client
+            try:
+                await client.initialize()
+            except PeerwaveError as exc:
+                self._set_state(
+                    account_id, ConnectionState.ERROR, str(exc), reason_for(exc, record)
+                )
+                return exc
             return None
-        except PeerwaveError as exc:
-            self._set_state(account_id, ConnectionState.ERROR, str(exc))
-            return None
-        self._clients[account_id] = client
-        try:
-            await client.initialize()
-        except PeerwaveError as exc:
-            self._set_state(account_id, ConnectionState.ERROR, str(exc))
-        return client
+        finally:
+            self._opening.discard(account_id)
 
     # --- events ------------------------------------------------------------------
 
     def publish(self, event: ev.Event) -> None:
         if isinstance(event, ev.ConnectionChanged):
             self._states[event.account_id] = (event.state, event.detail)
+            self._reasons[event.account_id] = event.reason
         elif isinstance(event, ev.AccountUpdated) and self._closed is False:
             self._save_quietly()
-        for queue in self._subscribers:
-            queue.put_nowait(event)
+        for subscription in self._subscribers:
+            subscription.put(event)
 
-    def _set_state(self, account_id: str, state: ConnectionState, detail: str | None) -> None:
-        self.publish(ev.ConnectionChanged(account_id, state, detail))
+    def _set_state(
+        self,
+        account_id: str,
+        state: ConnectionState,
+        detail: str | None,
+        reason: str | None = None,
+    ) -> None:
+        self.publish(ev.ConnectionChanged(account_id, state, detail, reason=reason))
 
     def events(self) -> AsyncIterator[ev.Event]:
         """A new subscription, registered at once (events published from now on are
-        kept for it even before it is first iterated)."""
-        return _Subscription(self._subscribers)
+        kept for it even before it is first iterated). It ends (``StopAsyncIteration``)
+        when the manager is closed, or when the subscriber calls its ``close()``."""
+        subscription = Subscription(self._subscribers)
+        if self._closed:
+            subscription.end()
+        return subscription
 
     # --- accounts ----------------------------------------------------------------
 
@@ -150,6 +192,10 @@ class SignalClientManager:
 
     def connection_state(self, account_id: str) -> tuple[ConnectionState, str | None]:
         return self._states.get(account_id, (ConnectionState.CONNECTING, None))
+
+    def connection_reason(self, account_id: str) -> str | None:
+        """The machine-readable reason of the account's last state (``events.REASON_*``)."""
+        return self._reasons.get(account_id)
 
     def find_account(self, server: str | None) -> AccountRecord:
         """The account for ``--server`` (or the only one)."""
@@ -329,11 +375,19 @@ class SignalClientManager:
             shutil.rmtree(parent, ignore_errors=True)
 
     async def unlock(self, passphrase: str) -> None:
+        """Open the LOCKED accounts with this passphrase. Raises the custody's
+        ``WrongPassphraseError`` when it does not open them (they stay LOCKED)."""
         self.custody.provide_passphrase(passphrase)
+        wrong: WrongPassphraseError | None = None
         for record in self.load():
             state, _ = self.connection_state(record.account_id)
-            if state is ConnectionState.LOCKED:
-                await self._bring_up(record)
+            if state is not ConnectionState.LOCKED or self._is_up_or_opening(record.account_id):
+                continue
+            failure = await self._bring_up(record)
+            if isinstance(failure, WrongPassphraseError) and wrong is None:
+                wrong = failure
+        if wrong is not None:
+            raise wrong
 
     # --- conversations (delegated to the account's client) -------------------------
 
@@ -369,22 +423,27 @@ class SignalClientManager:
     async def accept_identity(self, account_id: str, contact_id: str) -> None:
         await self.client(account_id).accept_identity(contact_id)
 
+    # --- channels (groups) ----------------------------------------------------------
 
-class _Subscription:
-    def __init__(self, subscribers: list[asyncio.Queue[ev.Event]]) -> None:
-        self._queue: asyncio.Queue[ev.Event] = asyncio.Queue()
-        self._subscribers = subscribers
-        subscribers.append(self._queue)
+    async def channels(self, account_id: str) -> list[Channel]:
+        return await group_channels.refresh_channels(self.client(account_id), counts=True)
 
-    def __aiter__(self) -> _Subscription:
-        return self
+    async def discover_channels(self, account_id: str) -> list[Channel]:
+        return await group_channels.discover(self.client(account_id))
 
-    async def __anext__(self) -> ev.Event:
-        return await self._queue.get()
+    async def create_channel(
+        self, account_id: str, name: str, description: str = "", private: bool = False
+    ) -> Channel:
+        return await group_channels.create(self.client(account_id), name, description, private)
 
-    def close(self) -> None:
-        if self._queue in self._subscribers:
-            self._subscribers.remove(self._queue)
+    async def join_channel(self, account_id: str, channel_id: str) -> Channel:
+        return await group_channels.join(self.client(account_id), channel_id)
+
+    async def leave_channel(self, account_id: str, channel_id: str) -> None:
+        await group_channels.leave(self.client(account_id), channel_id)
+
+    async def channel_members(self, account_id: str, channel_id: str) -> list[ChannelMember]:
+        return await group_channels.members(self.client(account_id), channel_id)
 
 
 async def _forget_on_server(client: SignalClient) -> None:

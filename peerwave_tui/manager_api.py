@@ -16,6 +16,8 @@ from typing import Protocol
 from peerwave_tui.events import Event
 from peerwave_tui.models import (
     AccountRecord,
+    Channel,
+    ChannelMember,
     ChatMessage,
     ConnectionState,
     Contact,
@@ -37,7 +39,9 @@ class PendingRegistration:
 @dataclass(frozen=True)
 class RegistrationResult:
     account: AccountRecord
-    backup_codes: list[str]  # shown once by the caller; also kept in the encrypted store
+    # The codes the user can still log in with (the registration's own first login
+    # used one): shown once by the caller, and kept in the encrypted store.
+    backup_codes: list[str]
 
 
 class ManagerAPI(Protocol):
@@ -55,6 +59,10 @@ class ManagerAPI(Protocol):
     def accounts(self) -> list[AccountRecord]: ...
 
     def connection_state(self, account_id: str) -> tuple[ConnectionState, str | None]: ...
+
+    def connection_reason(self, account_id: str) -> str | None:
+        """Why the account is in its state, machine-readable (``events.REASON_*``), when
+        known: e.g. ``passphrase_needed`` (unlock screen), ``keyring_unavailable``."""
 
     async def probe_server(self, url: str) -> ServerMeta: ...
 
@@ -78,7 +86,8 @@ class ManagerAPI(Protocol):
     async def remove_account(self, account_id: str) -> None: ...
 
     async def unlock(self, passphrase: str) -> None:
-        """Give the passphrase for stores in passphrase mode (LOCKED accounts)."""
+        """Give the passphrase for stores in passphrase mode (LOCKED accounts). Raises
+        ``WrongPassphraseError`` when it does not open them."""
 
     # --- conversations --------------------------------------------------------------
     async def conversations(self, account_id: str) -> list[Conversation]:
@@ -101,7 +110,8 @@ class ManagerAPI(Protocol):
         in ascending order."""
 
     async def send(self, account_id: str, conversation_id: str, text: str) -> ChatMessage:
-        """Write the message as pending and return it at once; delivery happens later."""
+        """Write the message as pending and return it at once; delivery happens later.
+        A channel's id as ``conversation_id`` sends to the channel."""
 
     async def retry(self, account_id: str, conversation_id: str, item_id: str) -> None: ...
 
@@ -114,3 +124,22 @@ class ManagerAPI(Protocol):
     async def mark_verified(self, account_id: str, contact_id: str) -> None: ...
 
     async def accept_identity(self, account_id: str, contact_id: str) -> None: ...
+
+    # --- channels (group chats; each is also a conversation of kind GROUP) ----------
+    async def channels(self, account_id: str) -> list[Channel]:
+        """Our channels, read from the server (with member counts)."""
+
+    async def discover_channels(self, account_id: str) -> list[Channel]:
+        """The server's public channels (``member`` says which are ours)."""
+
+    async def create_channel(
+        self, account_id: str, name: str, description: str = "", private: bool = False
+    ) -> Channel:
+        """Create a channel (we are its owner and first member)."""
+
+    async def join_channel(self, account_id: str, channel_id: str) -> Channel: ...
+
+    async def leave_channel(self, account_id: str, channel_id: str) -> None:
+        """Leave: the channel's history stays, titled "(left)"."""
+
+    async def channel_members(self, account_id: str, channel_id: str) -> list[ChannelMember]: ...

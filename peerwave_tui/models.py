@@ -130,6 +130,26 @@ class Conversation:
     last_preview: str | None = None
 
 
+@dataclass(frozen=True)
+class Channel:
+    """A signal channel (a group chat with sender keys) on one server."""
+
+    channel_id: str
+    name: str
+    description: str = ""
+    private: bool = False
+    owner: str | None = None
+    member_count: int | None = None  # None: not counted (yet)
+    member: bool = True  # False for channels found by ``discover`` that we are not in
+
+
+@dataclass(frozen=True)
+class ChannelMember:
+    user_id: str
+    display_name: str | None
+    is_owner: bool = False
+
+
 @dataclass
 class ChatMessage:
     """One row of history as the UI shows it."""

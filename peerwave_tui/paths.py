@@ -35,9 +35,7 @@ class Paths:
         import platformdirs
 
         dirs = platformdirs.PlatformDirs(APP_NAME, appauthor=False)
-        return cls(
-            Path(dirs.user_config_dir), Path(dirs.user_data_dir), Path(dirs.user_log_dir)
-        )
+        return cls(Path(dirs.user_config_dir), Path(dirs.user_data_dir), Path(dirs.user_log_dir))
 
     @classmethod
     def resolve(cls, home: str | os.PathLike[str] | None) -> Paths:

@@ -7,8 +7,11 @@ Signal row; the failure is recorded as an undecryptable message instead. Only af
 the commit does ``Inbound`` (the async half, on the loop) delete the items on the
 server (architecture.md §4), emit events and learn the names of new senders.
 
-Group items are not handled here yet: the pending drain leaves them on the server
-(they count as remaining, protocol.md §5.5) for the group pipeline.
+Pending group items (``channel_id`` set) go through the same batch, in page order,
+handled by ``groups.inbound``: they are never deleted (``deleteItem`` does not apply to
+them); one marked read in this pass counts as gone, any other as remaining
+(protocol.md §5.5). Stored sender-key distributions release the group items held for
+that key, in the same transaction.
 """
 
 from __future__ import annotations
@@ -25,6 +28,12 @@ from typing import TYPE_CHECKING, Any
 
 from peerwave_tui import events as ev
 from peerwave_tui.errors import MalformedMessageError, PeerwaveError, ProtocolError, SignalError
+from peerwave_tui.groups.inbound import (
+    DistributionGate,
+    accept_distribution,
+    from_pending,
+    process_group_item,
+)
 from peerwave_tui.models import (
     ChatMessage,
     ConversationKind,
@@ -39,7 +48,6 @@ from peerwave_tui.trust import TrustNews, record_trust_events
 from peerwave_tui.wire import (
     IncomingItem,
     PendingPage,
-    PresenceUpdate,
     parse_sender_key_item_payload,
 )
 
@@ -71,6 +79,16 @@ class ItemOutcome:
     sender_key_group: str | None = None  # a group whose sender key arrived
     duplicate: bool = False
     nameless: set[str] = field(default_factory=set)  # people here we have no name for
+    group: bool = False  # a pending group item (never deleted, maybe marked read)
+    mark_group_read: bool = False  # a group item to mark read on the server now
+    new_channel: str | None = None  # a group item of a channel we did not know
+    released: list[ChatMessage] = field(default_factory=list)  # held items now readable
+    release_marks: list[str] = field(default_factory=list)  # ... to mark read at once
+
+    @property
+    def gone(self) -> bool:
+        """Off this device's pending list once this pass is done (§5.5 counting)."""
+        return self.mark_group_read if self.group else self.delete
 
 
 @dataclass(frozen=True)
@@ -82,17 +100,28 @@ class Me:
 # --- store-thread half ----------------------------------------------------------------
 
 
-def process_items(conn: Any, items: list[IncomingItem], me: Me, now_ms: int) -> list[ItemOutcome]:
-    """Decrypt and store a batch of 1:1 items in one transaction."""
+def process_items(
+    conn: Any,
+    items: list[IncomingItem],
+    me: Me,
+    now_ms: int,
+    gate: DistributionGate | None = None,
+) -> list[ItemOutcome]:
+    """Decrypt and store a batch of items (1:1 and pending group items, in their
+    order) in one transaction."""
     outcomes: list[ItemOutcome] = []
     history = History(conn)
     keys = KeyManager(conn)
+    gate = gate if gate is not None else DistributionGate()
     with transaction(conn):
         history.defer_touches()  # one conversation update per batch, not per message
         for item in items:
-            outcome = _process_one(history, keys, item, me, now_ms)
+            if item.channel_id is not None:
+                outcomes.append(_process_group(history, item, me, now_ms))
+                continue
+            outcome = _process_one(history, keys, item, me, now_ms, gate)
             if outcome.trust.events:
-                _forget_stale_bundles(history, outcome.trust.events, me)
+                forget_stale_bundles(history, outcome.trust.events, me)
                 outcome.trust = record_trust_events(conn, outcome.trust.events, me.user_id, now_ms)
             if outcome.message is not None:
                 people = {outcome.message.sender_id, outcome.peer or outcome.message.sender_id}
@@ -102,8 +131,26 @@ def process_items(conn: Any, items: list[IncomingItem], me: Me, now_ms: int) -> 
     return outcomes
 
 
+def _process_group(history: History, item: IncomingItem, me: Me, now_ms: int) -> ItemOutcome:
+    result = process_group_item(history, from_pending(item), me, now_ms, live=False)
+    return ItemOutcome(
+        item_id=item.item_id,
+        delete=False,
+        message=result.message,
+        group=True,
+        mark_group_read=result.mark_read,
+        new_channel=item.channel_id if result.new_channel else None,
+        nameless=result.nameless,
+    )
+
+
 def _process_one(
-    history: History, keys: KeyManager, item: IncomingItem, me: Me, now_ms: int
+    history: History,
+    keys: KeyManager,
+    item: IncomingItem,
+    me: Me,
+    now_ms: int,
+    gate: DistributionGate,
 ) -> ItemOutcome:
     outcome = ItemOutcome(item_id=item.item_id)
     if not history.mark_processed(item.sender, item.sender_device_id, item.item_id, now_ms):
@@ -119,7 +166,7 @@ def _process_one(
     peer = (item.original_recipient or me.user_id) if sync_copy else item.sender
     outcome.peer = peer
     if item.type == SENDER_KEY_DISTRIBUTION:
-        _sender_key_distribution(keys, item, outcome)
+        _sender_key_distribution(history, keys, item, outcome, me, now_ms, gate)
         return outcome
     created_at = _timestamp_ms(item, now_ms)
     try:
@@ -135,7 +182,7 @@ def _process_one(
     return outcome
 
 
-def _forget_stale_bundles(history: History, events: list[TrustEvent], me: Me) -> None:
+def forget_stale_bundles(history: History, events: list[TrustEvent], me: Me) -> None:
     """A message came from a device the cached bundle may not list (a new device, or a
     new key): the next send fetches a fresh one, so that device gets its copy too."""
     for event in events:
@@ -158,10 +205,19 @@ def _timestamp_ms(item: IncomingItem, now_ms: int) -> int:
     return int(item.timestamp.timestamp() * 1000)
 
 
-def _sender_key_distribution(keys: KeyManager, item: IncomingItem, outcome: ItemOutcome) -> None:
+def _sender_key_distribution(
+    history: History,
+    keys: KeyManager,
+    item: IncomingItem,
+    outcome: ItemOutcome,
+    me: Me,
+    now_ms: int,
+    gate: DistributionGate,
+) -> None:
     """A stored sender-key distribution (protocol.md §6.2): its 1:1 part is decrypted
-    (which also keeps the session with that device in step) and the sender key kept.
-    It is never shown; a broken one is only logged."""
+    (which also keeps the session with that device in step) and the sender key kept;
+    group items held for it are decrypted now. It is never shown; a broken one is
+    only logged."""
     try:
         dist = parse_sender_key_item_payload(item.payload)
         if (dist.sender_id, dist.sender_device_id) != (item.sender, item.sender_device_id):
@@ -169,14 +225,18 @@ def _sender_key_distribution(keys: KeyManager, item: IncomingItem, outcome: Item
         result = keys.decrypt(
             item.sender, item.sender_device_id, dist.message_type, dist.ciphertext
         )
-        keys.process_distribution(
-            dist.group_id, item.sender, item.sender_device_id, result.plaintext
-        )
     except (SignalError, ProtocolError) as exc:
         log.info("a sender key distribution could not be used (%s)", type(exc).__name__)
         return
+    released = accept_distribution(
+        history, dist.group_id, item.sender, item.sender_device_id, result.plaintext, me,
+        now_ms, gate,
+    )  # fmt: skip
     outcome.trust.events.extend(result.trust_events)
     outcome.sender_key_group = dist.group_id
+    outcome.released = released.messages
+    outcome.release_marks = released.mark_read
+    outcome.nameless |= released.nameless
 
 
 def _dispatch(
@@ -272,8 +332,10 @@ def _record_undecryptable(
     )
 
 
-def _batch(items: list[IncomingItem], me: Me, now_ms: int) -> Callable[[Any], list[ItemOutcome]]:
-    return lambda conn: process_items(conn, items, me, now_ms)
+def _batch(
+    items: list[IncomingItem], me: Me, now_ms: int, gate: DistributionGate
+) -> Callable[[Any], list[ItemOutcome]]:
+    return lambda conn: process_items(conn, items, me, now_ms, gate)
 
 
 # --- async half -----------------------------------------------------------------------
@@ -304,13 +366,12 @@ class Inbound:
         page: PendingPage | None = await client.socket.fetch_pending(PENDING_PAGE, 0)
         try:
             while page is not None:
-                one_to_one = [i for i in page.items if i.channel_id is None]
-                # Group items stay until marked read; malformed entries the parser
-                # skipped stay on the server too.
-                left = len(page.items) - len(one_to_one) + page.skipped
-                entries = len(page.items) + page.skipped
+                items = list(page.items)
+                # Malformed entries the parser skipped stay on the server.
+                skipped = page.skipped
+                entries = len(items) + skipped
                 more = page.has_more and bool(page.items)
-                storing = asyncio.ensure_future(self._store(one_to_one))
+                storing = asyncio.ensure_future(self._store(items))
                 fetching = asyncio.ensure_future(self._next_page(deleting, more, kept + entries))
                 try:
                     outcomes = await storing
@@ -320,8 +381,11 @@ class Inbound:
                 await self._tell(outcomes)
                 page = await fetching
                 deleting = self._delete(outcomes)
-                kept += left + sum(1 for o in outcomes if not o.delete)
-                processed += len(one_to_one)
+                # Group items stay until marked read: only those marked in this pass
+                # count as gone (§5.5).
+                kept += skipped + sum(1 for o in outcomes if not o.gone)
+                # (unread group items come with every fetch: only new ones count)
+                processed += sum(1 for o in outcomes if not o.group or o.message is not None)
                 client.publish(ev.BacklogProgress(client.account_id, processed))
         finally:
             if deleting is not None:
@@ -343,16 +407,21 @@ class Inbound:
         if not items:
             return []
         client = self._client
-        outcomes = await client.store.run(_batch(items, client.me, client.now_ms()))
+        outcomes = await client.store.run(
+            _batch(items, client.me, client.now_ms(), client.groups.gate)
+        )
         self.processed_total += len(outcomes)
         return outcomes
 
     def _delete(self, outcomes: list[ItemOutcome]) -> asyncio.Future[Any]:
-        """Send the deletes of committed items; the returned future ends when every
-        ack is in (a failed delete is logged: the item comes again, and is skipped)."""
+        """Send the deletes of committed items (and the read marks of group items);
+        the returned future ends when every ack is in (a failed delete is logged: the
+        item comes again, and is skipped)."""
         socket = self._client.socket
+        groups = self._client.groups
 
         async def delete_all() -> None:
+            await groups.mark_read_on_server(_group_marks(outcomes))
             results = await asyncio.gather(
                 *(socket.delete_item(o.item_id) for o in outcomes if o.delete),
                 return_exceptions=True,
@@ -384,7 +453,7 @@ class Inbound:
         try:
             for start in range(0, len(items), self.chunk):
                 chunk = items[start : start + self.chunk]
-                outcomes = await client.store.run(_batch(chunk, me, now))
+                outcomes = await client.store.run(_batch(chunk, me, now, client.groups.gate))
                 self.processed_total += len(outcomes)
                 deleting.extend(
                     asyncio.ensure_future(client.socket.delete_item(o.item_id))
@@ -392,6 +461,7 @@ class Inbound:
                     if o.delete
                 )
                 kept += sum(1 for o in outcomes if not o.delete)
+                await client.groups.mark_read_on_server(_group_marks(outcomes))
                 await self._learn_senders(outcomes)
                 self._emit(outcomes)
         finally:
@@ -428,41 +498,6 @@ class Inbound:
 
         return await client.store.run(seen)
 
-    async def on_presence(self, presence: PresenceUpdate) -> None:
-        """Presence is tracked for known contacts; a peer coming online may now have
-        the keys its queued messages wait for."""
-        client = self._client
-        last_seen = int(presence.last_seen.timestamp() * 1000) if presence.last_seen else None
-        changed = await client.store.run(
-            lambda c: History(c).set_presence(presence.user_id, presence.online, last_seen)
-        )
-        if changed:
-            client.publish(
-                ev.PresenceChanged(
-                    client.account_id, presence.user_id, presence.online, presence.last_seen
-                )
-            )
-        if presence.online:
-            client.peer_online(presence.user_id)
-
-    async def refresh_presence(self) -> None:
-        """Initial presence of our conversation partners, after a connect (§5.8)."""
-        client = self._client
-        convs = await client.store.run(lambda c: History(c).conversations())
-        ids = [c.conversation_id for c in convs if c.kind is ConversationKind.DIRECT][:200]
-        if not ids:
-            return
-        profiles = await client.http(lambda: client.api.profiles(ids))
-        before = {c.user_id: c.online for c in await client.known_contacts()}
-        await client.save_contacts(profiles)
-        for p in profiles:
-            if before.get(p.user_id) != p.online:
-                client.publish(
-                    ev.PresenceChanged(client.account_id, p.user_id, p.online, p.last_seen)
-                )
-            if p.online:
-                client.peer_online(p.user_id)
-
     async def _learn_senders(self, outcomes: list[ItemOutcome]) -> None:
         """Fetch the profiles of people we have no name for yet, so conversations have
         a title (once per person; a failure leaves the id shown)."""
@@ -478,9 +513,9 @@ class Inbound:
         await client.save_contacts(profiles)
         names = {p.user_id: p.display_name for p in profiles}
         for outcome in outcomes:
-            message = outcome.message
-            if message is not None and message.sender_name is None:
-                message.sender_name = names.get(message.sender_id)
+            for message in [outcome.message, *outcome.released]:
+                if message is not None and message.sender_name is None:
+                    message.sender_name = names.get(message.sender_id)
 
     def _emit(self, outcomes: list[ItemOutcome]) -> None:
         client = self._client
@@ -492,9 +527,12 @@ class Inbound:
                 touched.add(notice.conversation_id)
             if outcome.trust.events:
                 client.on_trust_events(outcome.trust.events)
-            if outcome.message is not None:
-                client.publish(ev.MessageReceived(account, outcome.message))
-                touched.add(outcome.message.conversation_id)
+            for message in [outcome.message, *outcome.released]:
+                if message is not None:
+                    client.publish(ev.MessageReceived(account, message))
+                    touched.add(message.conversation_id)
+            if outcome.new_channel is not None:
+                client.groups.channel_seen(outcome.new_channel)
             for item_id in outcome.read_item_ids:
                 client.publish(
                     ev.MessageStatusChanged(
@@ -505,3 +543,12 @@ class Inbound:
                 touched.add(outcome.seen_conversation)
         for conversation_id in sorted(touched):
             client.schedule_conversation_update(conversation_id)
+
+
+def _group_marks(outcomes: list[ItemOutcome]) -> list[str]:
+    """Group items to mark read on the server now: those this pass is done with, and
+    our other devices' items that a distribution just released."""
+    marks = [o.item_id for o in outcomes if o.group and o.mark_group_read]
+    for outcome in outcomes:
+        marks.extend(outcome.release_marks)
+    return marks

@@ -53,7 +53,7 @@ from peerwave_tui.errors import (
     ProtocolError,
 )
 from peerwave_tui.models import ConnectionState
-from peerwave_tui.socket_attempt import Attempt, server_clock_ms
+from peerwave_tui.socket_attempt import Attempt, end_task, server_clock_ms
 from peerwave_tui.socket_inbox import (
     CONNECTED,
     INBOUND_EVENTS,
@@ -76,6 +76,12 @@ StateCallback = Callable[[ConnectionState, str | None, datetime | None], None]
 
 # A connection that lasted this long counts as healthy: the backoff starts over.
 STABLE_AFTER = 10.0
+# stop(): how long a goodbye to the server may take (a frozen server never answers it),
+# and how long the supervisor gets to end once cancelled (more than its bounded
+# teardown takes). Past that, its connection is dropped from under it and it is
+# cancelled again; one that still runs is left to end alone.
+STOP_WAIT = 2.0
+STOP_GOODBYE = 0.5
 # Socket auth codes that a single retry with a fresh nonce (and clock) may cure.
 _RETRY_ONCE = frozenset({"timestamp_expired", "duplicate_nonce"})
 
@@ -201,18 +207,22 @@ class SocketService:
         self._supervisor = asyncio.create_task(self._supervise(), name=f"socket:{self.host}")
 
     async def stop(self) -> None:
-        """Disconnect and end ``events()``; idempotent, leaves no task behind."""
+        """Disconnect and end ``events()``; idempotent, leaves no task behind, and
+        returns within a few seconds even when the server never answers."""
         if self._closed:
             return
         self._closed = True
         task, self._supervisor = self._supervisor, None
         if task is not None:
-            task.cancel()
-            with contextlib.suppress(asyncio.CancelledError, Exception):
-                await task
+            await end_task(task, STOP_WAIT, self._abort_attempt, f"socket {self.host}")
         self._replies.fail_all(NotConnectedError(f"The connection to {self.host} was closed."))
         self._inbox.close()
         self._set_state(ConnectionState.CLOSED, None)
+
+    async def _abort_attempt(self) -> None:
+        attempt = self._attempt
+        if attempt is not None:
+            await attempt.abort()
 
     def retry_now(self) -> None:
         """Cut the current backoff wait short (a "retry now" button)."""
@@ -223,7 +233,7 @@ class SocketService:
     async def _supervise(self) -> None:
         failures = 0
         auth_retry_used = False
-        while True:
+        while not self._closed:  # a cancel swallowed by a library must not reconnect
             self._set_state(ConnectionState.CONNECTING, None)
             refused: str | None = None
             try:
@@ -239,7 +249,7 @@ class SocketService:
                 log.warning("socket %s: attempt failed (%s)", self.host, type(exc).__name__)
                 reason = f"the connection to {self.host} failed"
             except BaseException:  # cancelled by stop()
-                await self._end_attempt()
+                await self._end_attempt(goodbye=STOP_GOODBYE)
                 raise
             attempt = self._attempt
             connected_at = attempt.connected_at if attempt is not None else None
@@ -340,11 +350,14 @@ class SocketService:
             raise _Retry(attempt.lost_reason)
         raise _Retry(f"{self.host} sent no {what} in time")
 
-    async def _end_attempt(self) -> None:
+    async def _end_attempt(self, *, goodbye: float | None = None) -> None:
         attempt, self._attempt = self._attempt, None
         self._replies.fail_all(NotConnectedError(f"The connection to {self.host} was lost."))
         if attempt is not None:
-            await attempt.close()
+            if goodbye is None:
+                await attempt.close()
+            else:
+                await attempt.close(goodbye=goodbye)
 
     async def _learn_clock_offset(self) -> None:
         """After ``timestamp_expired``: take the server's clock from an HTTP ``Date``."""

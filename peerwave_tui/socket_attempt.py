@@ -1,12 +1,13 @@
 """One connection attempt of a SocketService: its own aiohttp session and
 ``socketio.AsyncClient``, the ``authenticated`` answer, and a teardown that leaves no
-engine.io task or HTTP session behind."""
+engine.io task or HTTP session behind, bounded in time however the server behaves."""
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
 import logging
+from collections.abc import Awaitable, Callable
 
 import aiohttp
 import socketio
@@ -15,8 +16,12 @@ from peerwave_tui.api_transport import APP_SECRET_HEADER, APP_SECRET_VALUE
 from peerwave_tui.wire import events as we
 from peerwave_tui.wire import http_errors as he
 
+log = logging.getLogger(__name__)
+
 # How long a teardown step may take before it is abandoned (a frozen server).
 _CLOSE_TIMEOUT = 5.0
+# Once the connection is being dropped (not closed politely), how long each step waits.
+_ABORT_WAIT = 0.25
 
 
 class Attempt:
@@ -42,32 +47,82 @@ class Attempt:
 
     async def connect(self, base_url: str, handshake_timeout: float) -> None:
         """Open the websocket; raises TimeoutError or a connection error."""
-        await asyncio.wait_for(
-            self.sio.connect(
+        async with asyncio.timeout(handshake_timeout):
+            await self.sio.connect(
                 base_url,
                 headers={APP_SECRET_HEADER: APP_SECRET_VALUE},
                 transports=["websocket"],
                 # python-socketio's default of 1 s is too short for slow servers.
                 wait_timeout=handshake_timeout,
-            ),
-            handshake_timeout,
-        )
+            )
+        # python-engineio swallows a CancelledError that arrives while it runs its
+        # connect handler: if stop() cancelled us meanwhile, end as it asked, or the
+        # supervisor would wait on the connection for ever.
+        task = asyncio.current_task()
+        if task is not None and task.cancelling():
+            raise asyncio.CancelledError
 
-    async def close(self) -> None:
-        with contextlib.suppress(Exception):
-            await asyncio.wait_for(self.sio.disconnect(), _CLOSE_TIMEOUT)
+    async def close(self, *, goodbye: float = _CLOSE_TIMEOUT) -> None:
+        """Say goodbye (a socket.io disconnect, given at most ``goodbye`` seconds: a
+        frozen server never answers it), then drop the connection. Bounded: at most
+        ``goodbye`` + 4 × ``_ABORT_WAIT`` seconds."""
+        if goodbye > 0:
+            with contextlib.suppress(Exception):
+                await asyncio.wait_for(self.sio.disconnect(), goodbye)
         eio = self.sio.eio
         with contextlib.suppress(Exception):
             if eio.state != "disconnected":
-                await asyncio.wait_for(eio.disconnect(abort=True), _CLOSE_TIMEOUT)
-        # engine.io's loops end once the transport is closed; wait so none leaks.
-        loops = [t for t in (eio.read_loop_task, eio.write_loop_task) if t is not None]
+                await asyncio.wait_for(eio.disconnect(abort=True), _ABORT_WAIT)
+        await self.abort()
+
+    async def abort(self) -> None:
+        """Drop the connection without a word and end engine.io's tasks; bounded.
+
+        Closing the HTTP session closes the socket under the websocket, so engine.io's
+        read loop ends even when the server never sends anything again; a task that
+        still has not ended after that is cancelled."""
+        if not self.http.closed:
+            with contextlib.suppress(Exception):
+                await asyncio.wait_for(self.http.close(), _ABORT_WAIT)
+        eio = self.sio.eio
+        loops = [
+            t for t in (eio.read_loop_task, eio.write_loop_task) if t is not None and not t.done()
+        ]
         if loops:
-            _, pending = await asyncio.wait(loops, timeout=_CLOSE_TIMEOUT)
+            _, pending = await asyncio.wait(loops, timeout=_ABORT_WAIT)
             for task in pending:
                 task.cancel()
-        if not self.http.closed:
-            await self.http.close()
+            if pending:
+                await asyncio.wait(pending, timeout=_ABORT_WAIT)
+
+
+async def end_task(
+    task: asyncio.Task[None],
+    wait: float,
+    abort: Callable[[], Awaitable[None]],
+    what: str,
+) -> None:
+    """Cancel ``task`` and wait for it, at most about 2 × ``wait`` + ``abort``'s time.
+
+    A task stuck in a library call that does not honour the cancel (a connect to a
+    server that never answers) gets ``abort()`` (its connection dropped from under it)
+    and a second cancel; if it still runs, it is left to end alone, and logged."""
+    task.cancel()
+    done, _ = await asyncio.wait({task}, timeout=wait)
+    if not done:
+        log.info("%s: the task did not stop in time; dropping its connection", what)
+        await abort()
+        task.cancel()
+        done, _ = await asyncio.wait({task}, timeout=wait)
+    if not done:
+        log.warning("%s: the task ignores its cancellation; left to end alone", what)
+    task.add_done_callback(_consume_outcome)
+
+
+def _consume_outcome(task: asyncio.Task[None]) -> None:
+    """Take a finished task's exception, so asyncio does not report it as unseen."""
+    if not task.cancelled() and task.exception() is not None:
+        log.debug("a stopped task ended with %s", type(task.exception()).__name__)
 
 
 async def server_clock_ms(base_url: str, seconds: float) -> int | None:

@@ -99,8 +99,11 @@ class Replies:
     # --- both -------------------------------------------------------------------------
 
     async def _wait(self, fut: asyncio.Future[Any], what: str) -> Any:
+        # asyncio.timeout, not wait_for: on Python 3.11 wait_for swallows a cancel that
+        # meets the answer in the same loop turn, and the cancelled task runs on.
         try:
-            return await asyncio.wait_for(fut, self._timeout)
+            async with asyncio.timeout(self._timeout):
+                return await fut
         except TimeoutError:
             raise RequestTimeoutError(f"{self._host} did not answer in time ({what}).") from None
 

@@ -6,7 +6,16 @@ from __future__ import annotations
 import argparse
 from typing import Protocol
 
-from peerwave_tui.commands import account, demo, devserver, locate, receive, send, verify
+from peerwave_tui.commands import (
+    account,
+    channel,
+    demo,
+    devserver,
+    locate,
+    receive,
+    send,
+    verify,
+)
 
 
 class Command(Protocol):
@@ -15,4 +24,4 @@ class Command(Protocol):
     ) -> None: ...
 
 
-COMMANDS: list[Command] = [account, send, receive, verify, locate, devserver, demo]
+COMMANDS: list[Command] = [account, send, receive, channel, verify, locate, devserver, demo]

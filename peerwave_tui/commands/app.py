@@ -7,14 +7,18 @@ from typing import TYPE_CHECKING
 if TYPE_CHECKING:
     from peerwave_tui.cli import Context
     from peerwave_tui.manager_api import ManagerAPI
+    from peerwave_tui.models import AccountRecord
+    from peerwave_tui.ui.app import PeerwaveApp
 
 
-def run_app(ctx: Context) -> int:
-    """The app over the saved servers (first start: the add-server wizard).
+def build_app(ctx: Context) -> PeerwaveApp:
+    """The app over the saved servers, exactly as ``peerwave-tui`` runs it (the
+    benchmark's app process builds it here too, so it measures the real thing).
 
-    Logging goes to the log file before anything else, the manager never prompts on
-    the terminal (Textual owns it; a locked store asks on the unlock screen), and the
-    exit code is the app's: 0 after Ctrl+Q.
+    Logging goes to the log file before anything else, and the manager never prompts
+    on the terminal (Textual owns it; a locked store asks on the unlock screen). The
+    client stack is neither imported nor built here: ``LazyManager`` does both in a
+    thread after the first paint.
     """
     from peerwave_tui.settings import Settings
     from peerwave_tui.ui.app import make_app
@@ -29,7 +33,20 @@ def run_app(ctx: Context) -> int:
 
         return make_manager(ctx, interactive=False)
 
-    app = make_app(settings, ctx.paths, manager=LazyManager(build))
+    def saved_accounts() -> list[AccountRecord]:
+        # What the manager will list, for the tabs drawn before it exists.
+        from peerwave_tui.saved_accounts import load_accounts
+
+        return load_accounts(ctx.paths.servers_file)
+
+    lazy = LazyManager(build, saved_accounts=saved_accounts)
+    return make_app(settings, ctx.paths, manager=lazy)
+
+
+def run_app(ctx: Context) -> int:
+    """The app over the saved servers (first start: the add-server wizard); the exit
+    code is the app's: 0 after Ctrl+Q."""
+    app = build_app(ctx)
     app.run()
     skip_final_collection()
     return app.return_code or 0

@@ -2,6 +2,10 @@
 
 Prints every conversation message that no earlier ``receive`` printed, whichever
 command fetched it (a per-message "reported" mark in the store), then marks it.
+Channel messages are printed too, with the channel's name as the conversation; a
+channel message whose sender key has not arrived yet is not printed until it can be
+read, or until 24 hours have passed (then as undecryptable). ``--read`` marks what is
+printed as read (read receipts; in a channel, ``markGroupItemRead``).
 """
 
 from __future__ import annotations
@@ -57,6 +61,7 @@ def run(ctx: Context) -> int:
                 f"Could not fetch messages from {client.record.server_url} "
                 f"within {CONNECT_DEADLINE:g} s."
             ) from None
+        await client.groups.wait_names(CONNECT_DEADLINE)  # channel titles for the output
         await _report(client, args)
         if args.timeout:
             loop = asyncio.get_running_loop()
@@ -110,6 +115,11 @@ def _format(client: SignalClient, entry: UnreportedMessage, as_json: bool) -> st
                 "text": text,
                 "timestamp": timestamp,
                 "direction": m.direction.value,
+                **(
+                    {"channelId": m.conversation_id}
+                    if entry.conversation_kind.value == "group"
+                    else {}
+                ),
             },
             ensure_ascii=False,
         )

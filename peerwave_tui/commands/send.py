@@ -1,7 +1,7 @@
-"""``peerwave-tui send [--server URL] --to CONTACT [--timeout S] TEXT``.
+"""``peerwave-tui send [--server URL] (--to CONTACT | --channel CHANNEL) [--timeout S] TEXT``.
 
 Exits 0 once every copy of the message is stored on the server (its
-``deliveryReceipt``). Exits non-zero after ``--timeout`` seconds, or at once when the
+``deliveryReceipt``; for a channel, its ``groupItemDelivered``). Exits non-zero after ``--timeout`` seconds, or at once when the
 contact has no device that can receive encrypted messages yet; the message stays
 queued either way and goes out with the next command (or app) that connects.
 """
@@ -48,11 +48,9 @@ def run(ctx: Context) -> int:
         deadline = loop.time() + args.timeout
         client = await manager.open_account(ctx.server)
         if args.channel is not None:
-            try:
-                from peerwave_tui.commands.channel import send_to_channel  # type: ignore[import-not-found]
-            except ModuleNotFoundError:
-                raise UsageError("Sending to channels is not available in this version.") from None
-            return int(await send_to_channel(client, args.channel, args.text, args.timeout))
+            from peerwave_tui.commands.channel import send_to_channel
+
+            return await send_to_channel(client, args.channel, args.text, args.timeout)
         contact = await find_contact(client, args.to, min(15.0, deadline - loop.time()))
         await client.open_conversation(contact)
         message = await client.send_text(contact.user_id, args.text)

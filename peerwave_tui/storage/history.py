@@ -171,15 +171,17 @@ class History(OutboxTables):
             "SELECT c.conversation_id, c.kind, COALESCE(c.title, k.display_name),"
             " c.last_activity, c.unread, c.mentions, COALESCE(k.online, 0), c.member_count,"
             " EXISTS (SELECT 1 FROM identities i WHERE i.user_id = c.conversation_id"
-            " AND i.pending_key IS NOT NULL)"
-            " FROM conversations c LEFT JOIN contacts k ON k.user_id = c.conversation_id " + where,
+            " AND i.pending_key IS NOT NULL), ch.left_at"
+            " FROM conversations c LEFT JOIN contacts k ON k.user_id = c.conversation_id"
+            " LEFT JOIN channels ch ON ch.channel_id = c.conversation_id " + where,
             params,
         ).fetchall()
         return [
             Conversation(
                 conversation_id=r[0],
                 kind=ConversationKind(r[1]),
-                title=r[2] or r[0],
+                # A channel we left stays, as history, and says so.
+                title=(r[2] or r[0]) + (" (left)" if r[9] is not None else ""),
                 last_activity=ms_to_datetime(r[3]) if r[3] else None,
                 unread=r[4],
                 mentions=r[5],

@@ -1,4 +1,5 @@
-"""Schema version 2: contacts, conversations, message history, outbox, dedupe ledger.
+"""Schema version 2: contacts, conversations, message history, outbox, dedupe ledger;
+version 3: signal channels (membership, sender-key distribution, held items, group outbox).
 
 Kept apart from the Signal tables of version 1 because the two evolve separately.
 """
@@ -95,5 +96,83 @@ CREATE TABLE bundle_cache (
     user_id    TEXT PRIMARY KEY,
     devices    TEXT NOT NULL,
     fetched_at INTEGER NOT NULL
+);
+"""
+
+# Schema version 3: signal channels (groups with sender keys).
+V3 = """
+-- The signal channels this account belongs to (or left: left_at set). joined_at is
+-- local (server-clock estimate) ms: group items older than it are dropped quietly.
+CREATE TABLE channels (
+    channel_id       TEXT PRIMARY KEY,
+    name             TEXT,
+    description      TEXT NOT NULL DEFAULT '',
+    private          INTEGER NOT NULL DEFAULT 0,
+    owner            TEXT,
+    joined_at        INTEGER NOT NULL,
+    left_at          INTEGER,
+    member_count     INTEGER,
+    history_synced_at INTEGER
+);
+
+-- Member devices as last seen in GET /channels/{id}/member-devices, and whether each
+-- has our current sender key (reset when we rotate it).
+CREATE TABLE channel_devices (
+    channel_id TEXT NOT NULL,
+    user_id    TEXT NOT NULL,
+    device_id  INTEGER NOT NULL,
+    has_key    INTEGER NOT NULL DEFAULT 0,
+    PRIMARY KEY (channel_id, user_id, device_id)
+);
+
+-- Our own sender key per channel: its generation (bumped on every rotation) and how
+-- many messages went out under it (a late device given the original distribution
+-- can read at most 2000 messages past it, so the key is rotated well before that).
+-- The key and its original distribution message live in sender_keys (version 1).
+CREATE TABLE own_sender_keys (
+    channel_id TEXT PRIMARY KEY,
+    generation INTEGER NOT NULL,
+    sent       INTEGER NOT NULL DEFAULT 0,
+    created_at INTEGER NOT NULL
+);
+
+-- Group items whose sender key we lack: the ciphertext waits here for the key (tried
+-- again after every distribution from that device); after 24 h it is shown as
+-- undecryptable.
+CREATE TABLE group_held (
+    sender        TEXT NOT NULL,
+    sender_device INTEGER NOT NULL,
+    item_id       TEXT NOT NULL,
+    channel_id    TEXT NOT NULL,
+    type          TEXT NOT NULL,
+    payload       TEXT NOT NULL,
+    sent_at       INTEGER NOT NULL,
+    held_at       INTEGER NOT NULL,
+    PRIMARY KEY (sender, sender_device, item_id)
+);
+CREATE INDEX group_held_by_sender ON group_held (channel_id, sender, sender_device);
+
+-- Our group messages on their way out, in the order written. payload keeps the
+-- SenderKeyMessage (b64) once encrypted, so a resend uses the same bytes; generation
+-- says under which of our sender keys.
+CREATE TABLE group_outbox (
+    seq        INTEGER PRIMARY KEY AUTOINCREMENT,
+    item_id    TEXT NOT NULL UNIQUE,
+    channel_id TEXT NOT NULL,
+    message_id INTEGER,
+    payload    TEXT,
+    generation INTEGER,
+    state      TEXT NOT NULL,
+    created_at INTEGER NOT NULL,
+    detail     TEXT,
+    own_read   INTEGER NOT NULL DEFAULT 0
+);
+CREATE INDEX group_outbox_by_state ON group_outbox (state, seq);
+
+-- Members who read our group items (groupItemReadUpdate): "read by N of M".
+CREATE TABLE group_readers (
+    item_id TEXT NOT NULL,
+    reader  TEXT NOT NULL,
+    PRIMARY KEY (item_id, reader)
 );
 """

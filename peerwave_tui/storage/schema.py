@@ -106,8 +106,14 @@ def _v2(conn: Any) -> None:
     _run_script(conn, V2)
 
 
+def _v3(conn: Any) -> None:
+    from peerwave_tui.storage.history_schema import V3
+
+    _run_script(conn, V3)
+
+
 # Append new migrations here; never edit one that has shipped.
-MIGRATIONS: list[Migration] = [_v1, _v2]
+MIGRATIONS: list[Migration] = [_v1, _v2, _v3]
 SCHEMA_VERSION = len(MIGRATIONS)
 
 

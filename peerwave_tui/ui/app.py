@@ -28,11 +28,13 @@ from textual.theme import Theme
 from textual.worker import Worker
 
 from peerwave_tui.errors import NoSecureKeyringError, PeerwaveError, StoreWrongKeyError
+from peerwave_tui.events import REASON_KEYRING_UNAVAILABLE
 from peerwave_tui.manager_api import ManagerAPI
 from peerwave_tui.models import AccountRecord, ConnectionState, utc_now
 from peerwave_tui.paths import Paths
 from peerwave_tui.settings import DEFAULT_THEME, Settings
 from peerwave_tui.ui.bridge import pump_events
+from peerwave_tui.ui.channels import ChannelCommands
 from peerwave_tui.ui.commands import (
     ActionCommands,
     ConversationCommands,
@@ -51,6 +53,9 @@ from peerwave_tui.ui.themes import PEERWAVE_THEMES, stylesheet_paths
 
 log = logging.getLogger(__name__)
 
+# The start-up waits for the first frame (importing the client stack in a thread would
+# compete with drawing it for the one interpreter lock), but never longer than this.
+FIRST_PAINT_WAIT = 2.0
 CLOSE_MANAGER_TIMEOUT = 10.0  # seconds; closing must not keep the terminal hostage
 CLOSE_STARTUP_TIMEOUT = 10.0
 
@@ -61,7 +66,13 @@ class PeerwaveApp(App[None], inherit_bindings=False):
         *app_bindings(),
         Binding("ctrl+c", "help_quit", show=False, system=True),
     ]
-    COMMANDS = {ServerCommands, ConversationCommands, ThemeCommands, ActionCommands}
+    COMMANDS = {
+        ServerCommands,
+        ConversationCommands,
+        ChannelCommands,
+        ThemeCommands,
+        ActionCommands,
+    }
 
     def __init__(
         self,
@@ -152,6 +163,8 @@ class PeerwaveApp(App[None], inherit_bindings=False):
 
     async def _start(self) -> None:
         try:
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self.main.painted.wait(), FIRST_PAINT_WAIT)
             await self._start_and_show()
         finally:
             self.started.set()
@@ -160,6 +173,10 @@ class PeerwaveApp(App[None], inherit_bindings=False):
         opened: list[OpenConversation] = []
         startup_failed = False
         if self.startup is None:
+            # The saved servers' tabs show at once (``peerwave-tui`` reads them from
+            # servers.toml while the client stack is still being imported).
+            with contextlib.suppress(PeerwaveError):
+                await self.main.load_accounts(listing=False)
             await self._start_manager()
         else:
             opened, startup_failed = await self._run_startup(self.startup)
@@ -310,8 +327,16 @@ class PeerwaveApp(App[None], inherit_bindings=False):
         self.main.server_tabs.activate(account.account_id)
 
     def request_unlock(self, *, asked: bool = False) -> None:
-        """Ask for the passphrase if a store is locked (or say that none is)."""
+        """Ask for the passphrase if a store is locked (or say that none is). A store
+        locked because no keyring is usable gets the keyring help instead: no
+        passphrase opens a keyring-mode store."""
         locked = [tab for tab in self.main.tabs.values() if tab.state is ConnectionState.LOCKED]
+        no_keyring = [t for t in locked if self._reason(t.account_id) == REASON_KEYRING_UNAVAILABLE]
+        if no_keyring and not isinstance(self.screen, KeyringHelpScreen):
+            self.push_screen(KeyringHelpScreen(no_keyring[0].detail))
+        locked = [tab for tab in locked if tab not in no_keyring]
+        if not locked and no_keyring:
+            return
         if not locked:
             if asked:
                 self.notify("Nothing is locked.", timeout=3)
@@ -323,10 +348,19 @@ class PeerwaveApp(App[None], inherit_bindings=False):
             UnlockScreen(self._unlock_with, [tab.name for tab in locked]), self._unlocked
         )
 
+    def _reason(self, account_id: str) -> str | None:
+        """``manager.connection_reason`` where the manager has it (a stand-in may not)."""
+        reason = getattr(self.manager, "connection_reason", None)
+        try:
+            return reason(account_id) if reason is not None else None
+        except Exception:  # noqa: BLE001 - a manager still being built knows no reason
+            return None
+
     async def _unlock_with(self, passphrase: str) -> None:
         """``manager.unlock``, failing (for the unlock screen to say why) when a store it
-        was asked to open is still locked: the manager reports a wrong passphrase as
-        the account's state, not as an exception."""
+        was asked to open is still locked. The manager raises ``WrongPassphraseError``
+        for a wrong passphrase itself; the check after it covers a stand-in manager
+        that only reports it as the account's state."""
         locked = [
             account_id
             for account_id, tab in self.main.tabs.items()

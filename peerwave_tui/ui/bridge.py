@@ -1,15 +1,23 @@
 """The one bridge from core to UI: each core event becomes a Textual message.
 
 ``pump_events`` runs inside a named worker of the app; it reads the manager's merged
-event stream and posts one message per event to the main screen. High-rate events
-(connection state, presence, backlog progress) coalesce: a queued message is replaced
-by a newer one about the same thing (``Message.can_replace``).
+event stream and posts messages to the main screen. High-rate events (connection
+state, presence, backlog progress) coalesce: a queued message is replaced by a newer
+one about the same thing (``Message.can_replace``). Received messages come in bursts
+(a drained page commits and publishes 50 at once): a burst becomes one
+``MessagesReceived``, at most one every ``BURST_INTERVAL``, so a backlog costs the UI
+one update per burst instead of one per message, and key presses are not queued
+behind thousands of them. Order is kept: any event that could depend on an earlier
+message (a status change, our own message, an account change, ...) first flushes the
+burst that is being gathered.
 """
 
 from __future__ import annotations
 
+import asyncio
 import logging
-from collections.abc import Callable
+import time
+from collections.abc import Callable, Sequence
 from typing import Generic, TypeVar
 
 from textual.message import Message
@@ -54,6 +62,14 @@ class ConnectionChanged(CoreMessage[core.ConnectionChanged]):
 
 class MessageReceived(CoreMessage[core.MessageReceived]):
     pass
+
+
+class MessagesReceived(Message, bubble=False):
+    """Several ``MessageReceived`` events of one burst (any accounts), in order."""
+
+    def __init__(self, events: Sequence[core.MessageReceived]) -> None:
+        self.events = list(events)
+        super().__init__()
 
 
 class MessageAdded(CoreMessage[core.MessageAdded]):
@@ -139,16 +155,80 @@ def to_message(event: core.Event) -> CoreMessage | None:  # type: ignore[type-ar
     return None
 
 
-async def pump_events(manager: ManagerAPI, post: Callable[[Message], object]) -> None:
+# A burst of received messages is posted at most this often (a frame or three).
+BURST_INTERVAL = 0.05  # seconds
+
+# Events that may overtake received messages still being gathered: nothing they show
+# depends on those messages (conversation rows carry their own counts).
+_MAY_OVERTAKE = (
+    core.BacklogProgress,
+    core.ConversationUpdated,
+    core.PresenceChanged,
+    core.KeyGenerationProgress,
+)
+
+
+class _Bursts:
+    """Gathers ``MessageReceived`` events and posts them as ``MessagesReceived``."""
+
+    def __init__(self, post: Callable[[Message], object], interval: float) -> None:
+        self._post = post
+        self._interval = interval
+        self._pending: list[core.MessageReceived] = []
+        self._last_flush = -interval
+        self._scheduled: asyncio.Handle | None = None
+
+    def add(self, event: core.Event) -> None:
+        if isinstance(event, core.MessageReceived):
+            self._pending.append(event)
+            self._schedule()
+            return
+        if not isinstance(event, _MAY_OVERTAKE):
+            self.flush()
+        message = to_message(event)
+        if message is not None:
+            self._post(message)
+
+    def _schedule(self) -> None:
+        if self._scheduled is not None:
+            return
+        loop = asyncio.get_running_loop()
+        wait = self._last_flush + self._interval - time.monotonic()
+        # call_soon runs once the pump waits for the next event, i.e. after every
+        # event already queued (a whole committed page) was gathered.
+        if wait <= 0:
+            self._scheduled = loop.call_soon(self.flush)
+        else:
+            self._scheduled = loop.call_later(wait, self.flush)
+
+    def flush(self) -> None:
+        if self._scheduled is not None:
+            self._scheduled.cancel()
+            self._scheduled = None
+        if not self._pending:
+            return
+        events, self._pending = self._pending, []
+        self._last_flush = time.monotonic()
+        self._post(MessagesReceived(events))
+
+
+async def pump_events(
+    manager: ManagerAPI,
+    post: Callable[[Message], object],
+    *,
+    burst_interval: float = BURST_INTERVAL,
+) -> None:
     """Forward every core event to ``post`` until the stream ends."""
+    bursts = _Bursts(post, burst_interval)
     try:
         async for event in manager.events():
-            message = to_message(event)
-            if message is not None:
-                post(message)
+            bursts.add(event)
     except Exception as exc:  # noqa: BLE001 - the UI must learn the stream died, not crash
         log.error("core event stream failed: %s", type(exc).__name__)
         shown = str(exc) if isinstance(exc, PeerwaveError) else "an unexpected error"
+        bursts.flush()
         post(EventStreamEnded(error=shown))
         return
+    finally:
+        bursts.flush()  # also when the worker is cancelled: nothing is left behind
     post(EventStreamEnded())

@@ -9,6 +9,7 @@ from __future__ import annotations
 from collections.abc import Awaitable
 from typing import TYPE_CHECKING
 
+from peerwave_tui.models import ConversationKind
 from peerwave_tui.ui.screens.confirm import ConfirmDialog
 from peerwave_tui.ui.screens.identity_change import IdentityChangeDialog, IdentityChoice
 from peerwave_tui.ui.screens.magic_key import MagicKeyDialog
@@ -73,7 +74,14 @@ async def safety_number(screen: MainScreen, account_id: str, contact_id: str) ->
 
 async def quick_switch(screen: MainScreen) -> None:
     entries = [
-        SwitcherEntry(tab.account_id, conv.conversation_id, conv.title, tab.name, conv.unread)
+        SwitcherEntry(
+            tab.account_id,
+            conv.conversation_id,
+            # channels read "#name", as in the conversation list
+            f"#{conv.title}" if conv.kind is ConversationKind.GROUP else conv.title,
+            tab.name,
+            conv.unread,
+        )
         for tab in screen.tab_order()
         for conv in tab.sorted_conversations()
     ]

@@ -74,3 +74,11 @@ def countdown(retry_at: datetime, now: datetime) -> str:
     if seconds >= 60:
         return f"{seconds // 60} min {seconds % 60:02d} s"
     return f"{seconds} s"
+
+
+def same_content(a: object, b: object) -> bool:
+    """Do two ``textual.content.Content`` show the same (text and styles)? Their own
+    ``==`` compares the text only."""
+    return getattr(a, "plain", None) == getattr(b, "plain", object()) and getattr(
+        a, "spans", None
+    ) == getattr(b, "spans", None)

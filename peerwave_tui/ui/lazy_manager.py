@@ -3,14 +3,16 @@
 Importing the client stack (aiohttp, python-socketio, python-axolotl, SQLCipher) takes
 as long as importing Textual. ``peerwave-tui`` hands the app this stand-in so the first
 frame is drawn before that import: the app's start worker (after the first paint) asks
-for the manager, which is then built in a thread. Until then there are no accounts, and
-an event subscription taken early is attached the moment the manager exists, so no
-event is missed.
+for the manager, which is then built in a thread. Until then the accounts are the
+saved ones (``saved_accounts``, read from servers.toml without the client stack), so
+their tabs can be drawn; an event subscription taken early is attached the moment the
+manager exists, so no event is missed.
 """
 
 from __future__ import annotations
 
 import asyncio
+import inspect
 from collections.abc import AsyncIterator, Callable
 from typing import Any
 
@@ -53,8 +55,14 @@ class _EarlySubscription:
 
 
 class LazyManager:
-    def __init__(self, build: Callable[[], ManagerAPI]) -> None:
+    def __init__(
+        self,
+        build: Callable[[], ManagerAPI],
+        *,
+        saved_accounts: Callable[[], list[AccountRecord]] | None = None,
+    ) -> None:
         self._build = build
+        self._saved_accounts = saved_accounts
         self._manager: ManagerAPI | None = None
         self._building: asyncio.Future[ManagerAPI] | None = None
         self._early: list[_EarlySubscription] = []
@@ -97,7 +105,9 @@ class LazyManager:
     # --- accounts -------------------------------------------------------------------
 
     def accounts(self) -> list[AccountRecord]:
-        return self._manager.accounts() if self._manager is not None else []
+        if self._manager is not None:
+            return self._manager.accounts()
+        return self._saved_accounts() if self._saved_accounts is not None else []
 
     def connection_state(self, account_id: str) -> tuple[ConnectionState, str | None]:
         if self._manager is None:
@@ -176,9 +186,22 @@ class LazyManager:
     async def accept_identity(self, account_id: str, contact_id: str) -> None:
         await (await self.ready()).accept_identity(account_id, contact_id)
 
+    def connection_reason(self, account_id: str) -> str | None:
+        if self._manager is None:
+            return None
+        reason = getattr(self._manager, "connection_reason", None)
+        return reason(account_id) if reason is not None else None
+
     def __getattr__(self, name: str) -> Any:
-        # Anything beyond ManagerAPI (tests, tools) goes to the real manager once built.
+        # Anything else goes to the real manager once built. A coroutine method of
+        # ManagerAPI not spelled out above waits for the build, like those above.
         manager = self.__dict__.get("_manager")
-        if manager is None:
-            raise AttributeError(f"{name} (the manager is not built yet)")
-        return getattr(manager, name)
+        if manager is not None:
+            return getattr(manager, name)
+        if inspect.iscoroutinefunction(getattr(ManagerAPI, name, None)):
+
+            async def forward(*args: Any, **kwargs: Any) -> Any:
+                return await getattr(await self.ready(), name)(*args, **kwargs)
+
+            return forward
+        raise AttributeError(f"{name} (the manager is not built yet)")

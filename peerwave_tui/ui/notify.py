@@ -3,7 +3,10 @@
 The rules: nothing when notifications are off, when the server or the conversation is
 muted, or when the user is looking at that conversation. The message text is included
 only when ``notifications.show_text`` is set; otherwise the notification names neither
-the sender nor the text. Escape sequences go out through the app's driver (the caller
+the sender nor the text. A backlog must not ring a thousand times: one alert per
+conversation per ``QUIET_SECONDS`` at most, and at most ``BURST_ALERTS`` alerts in any
+``BURST_SECONDS`` overall (a backlog from many people); the unread counts in the tabs
+and the list still say everything. Escape sequences go out through the app's driver (the caller
 passes ``write``); every piece of text is cleaned so a peer cannot inject sequences.
 """
 
@@ -11,6 +14,8 @@ from __future__ import annotations
 
 import enum
 import logging
+import time
+from collections import deque
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 
@@ -22,6 +27,10 @@ log = logging.getLogger(__name__)
 
 BELL = "\a"
 APP_TITLE = "peerwave-tui"
+
+QUIET_SECONDS = 5.0  # after an alert for a conversation, its next one waits this long
+BURST_ALERTS = 3  # alerts allowed in any BURST_SECONDS, whatever the conversations
+BURST_SECONDS = 5.0
 
 
 class DesktopProtocol(enum.StrEnum):
@@ -84,10 +93,15 @@ class Notifier:
         settings: Settings,
         write: Callable[[str], None],
         env: Mapping[str, str],
+        *,
+        clock: Callable[[], float] = time.monotonic,
     ) -> None:
         self._settings = settings
         self._write = write
         self._protocol = detect_desktop_protocol(env)
+        self._clock = clock
+        self._last_alert: dict[tuple[str, str], float] = {}  # conversation -> when
+        self._recent: deque[float] = deque(maxlen=BURST_ALERTS)  # the latest alerts
 
     @property
     def protocol(self) -> DesktopProtocol | None:
@@ -99,26 +113,44 @@ class Notifier:
             conversation_key(account_id, conversation_id) in settings.muted_conversations
         )
 
-    def message_arrived(self, message: IncomingMessage, *, viewing: bool) -> bool:
-        """Ring and/or notify for a new message; returns whether anything was sent."""
+    def message_arrived(self, message: IncomingMessage, *, viewing: bool, count: int = 1) -> bool:
+        """Ring and/or notify for ``count`` new messages of one conversation (the
+        latest is ``message``); returns whether anything was sent."""
         notes = self._settings.notifications
         if not notes.enabled or viewing or message.muted:
             return False
         if self.is_muted(message.account_id, message.conversation_id):
             return False
-        sent = False
+        if not notes.bell and not (notes.desktop and self._protocol is not None):
+            return False
+        if not self._may_alert((message.account_id, message.conversation_id)):
+            return False
         if notes.bell:
             self._write(BELL)
-            sent = True
         if notes.desktop and self._protocol is not None:
             if notes.show_text:
                 title = f"{message.title} · {message.server_name}"
-                body = message.text
+                body = message.text if count == 1 else f"{count} new messages: {message.text}"
             else:
                 title = APP_TITLE
-                body = f"New message on {message.server_name}"
+                body = (
+                    f"New message on {message.server_name}"
+                    if count == 1
+                    else f"{count} new messages on {message.server_name}"
+                )
             self._write(desktop_sequence(self._protocol, title, body))
-            sent = True
-        if sent:
-            log.debug("notified for a message on account %s", message.account_id)
-        return sent
+        log.debug("notified for a message on account %s", message.account_id)
+        return True
+
+    def _may_alert(self, conversation: tuple[str, str]) -> bool:
+        """The rate limits; records the alert when it may go out."""
+        now = self._clock()
+        last = self._last_alert.get(conversation)
+        if last is not None and now - last < QUIET_SECONDS:
+            return False
+        recent = self._recent
+        if len(recent) == BURST_ALERTS and now - recent[0] < BURST_SECONDS:
+            return False
+        self._last_alert[conversation] = now
+        recent.append(now)
+        return True

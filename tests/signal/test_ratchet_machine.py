@@ -19,7 +19,7 @@ from typing import Any
 
 from hypothesis import HealthCheck, event, settings
 from hypothesis import strategies as st
-from hypothesis.stateful import RuleBasedStateMachine, invariant, precondition, rule
+from hypothesis.stateful import RuleBasedStateMachine, invariant, rule
 
 from peerwave_tui.errors import MalformedMessageError, UndecryptableMessageError
 from peerwave_tui.signal import KeyManager
@@ -65,6 +65,18 @@ class Side:
             self.epoch += 1
 
 
+def _pick(data: st.DataObject, items: list[Message]) -> Message | None:
+    """One item of a list, or None when it is empty.
+
+    Always draws the same kind of value whatever the list holds: the model's state
+    depends on random key material (whether a flipped bit lands in authenticated
+    bytes), so a precondition or a draw sized by the list would make Hypothesis's
+    replays diverge from the first run.
+    """
+    index = data.draw(st.integers(min_value=0, max_value=1023))
+    return items[index % len(items)] if items else None
+
+
 class RatchetMachine(RuleBasedStateMachine):
     def __init__(self) -> None:
         super().__init__()
@@ -106,10 +118,11 @@ class RatchetMachine(RuleBasedStateMachine):
             Message(sender, receiver, side.epoch, cipher_type, payload, plaintext)
         )
 
-    @precondition(lambda self: self.in_flight)
     @rule(data=st.data())
     def deliver(self, data: st.DataObject) -> None:
-        self._deliver(data.draw(st.sampled_from(self.in_flight)))
+        message = _pick(data, self.in_flight)
+        if message is not None:
+            self._deliver(message)
 
     @rule()
     def round_trip(self) -> None:
@@ -137,10 +150,11 @@ class RatchetMachine(RuleBasedStateMachine):
         receiver.received(message)
         self.delivered.append(message)
 
-    @precondition(lambda self: self.delivered)
     @rule(data=st.data())
     def duplicate(self, data: st.DataObject) -> None:
-        message = data.draw(st.sampled_from(self.delivered))
+        message = _pick(data, self.delivered)
+        if message is None:
+            return
         receiver = self.sides[message.receiver]
         before = table_digest(receiver.conn)
         try:
@@ -150,15 +164,17 @@ class RatchetMachine(RuleBasedStateMachine):
             return
         raise AssertionError("a replayed message decrypted")
 
-    @precondition(lambda self: self.in_flight)
     @rule(data=st.data())
     def drop(self, data: st.DataObject) -> None:
-        self.in_flight.remove(data.draw(st.sampled_from(self.in_flight)))
+        message = _pick(data, self.in_flight)
+        if message is not None:
+            self.in_flight.remove(message)
 
-    @precondition(lambda self: self.in_flight)
     @rule(data=st.data(), position=st.integers(min_value=0), bit=st.integers(0, 7))
     def tamper(self, data: st.DataObject, position: int, bit: int) -> None:
-        message = data.draw(st.sampled_from(self.in_flight))
+        message = _pick(data, self.in_flight)
+        if message is None:
+            return
         damaged = bytearray(message.payload)
         damaged[position % len(damaged)] ^= 1 << bit
         receiver = self.sides[message.receiver]

@@ -97,3 +97,24 @@ async def test_a_send_that_cannot_start_gives_the_text_back(build_app, memory) -
         await pilot.press("enter")
         await until(pilot, lambda: pane.composer.text == "are you there?", "text restored")
         await until(pilot, lambda: any("no device that can receive" in t for t in toasts(app)))
+
+
+async def test_the_cursor_stops_blinking_when_nobody_types_and_blinks_again_on_a_key(
+    build_app, memory
+) -> None:
+    """Each blink redraws the screen: an app left alone must not keep doing that."""
+    world = three_servers(memory)
+    app = build_app()
+    async with app.run_test(size=(120, 36)) as pilot:
+        pane = await _open(app, pilot, world.alpha, "u-alice")
+        composer = pane.composer
+        composer.still_after = 0.3
+        await feed_terminal(app, pilot, "a")
+        assert composer.blinking
+        await until(pilot, lambda: not composer.blinking, "the cursor holds still")
+        for _ in range(8):  # longer than a blink period (0.5 s): it stays on, unmoving
+            assert composer._cursor_visible
+            await pilot.pause(0.1)
+        await feed_terminal(app, pilot, "b")
+        assert composer.blinking and composer.text == "ab"
+        await until(pilot, lambda: not composer.blinking, "still again")

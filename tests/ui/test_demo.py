@@ -104,16 +104,24 @@ async def test_tabs_unread_counts_alt_a_and_ctrl_k_across_both_servers(tmp_path,
             pilot, lambda: isinstance(app.screen, QuickSwitcher) and app.screen, "switcher"
         )
         assert sorted((e.title, e.server_name) for e in switcher._shown) == [
+            ("#Nora's lounge", "Demo North"),
+            ("#Sol's lounge", "Demo South"),
             ("Nora", "Demo North"),
             ("Sol", "Demo South"),
         ]
         await until(pilot, lambda: app.focused is not None and app.focused.id == "switcher-query")
         assert pane.composer.text == "xyz"  # the composer's own ctrl+k did not run
         await pilot.press("n", "o", "r")
-        await until(pilot, lambda: [e.title for e in switcher._shown] == ["Nora"])
+        await until(
+            pilot,
+            lambda: sorted(e.title for e in switcher._shown) == ["#Nora's lounge", "Nora"],
+        )
+        for _ in range([e.title for e in switcher._shown].index("Nora")):
+            await pilot.press("down")
         await pilot.press("enter")
         await until(pilot, lambda: app.screen is app.main and tabs.active_account_id == north)
         await until(pilot, lambda: app.focused is app.main.active_pane.composer)
+        assert app.main.active_pane.conversation.title == "Nora"
 
 
 async def test_quitting_stops_the_manager_the_contacts_and_both_servers(tmp_path, settings) -> None:
@@ -166,8 +174,16 @@ async def test_a_kept_demo_reopens_after_the_unlock_screen_with_its_history(
 
     app, environment = demo_app(home, settings, kept=True, passphrase=None)
     async with app.run_test(size=SIZE) as pilot:
+        # The screen is on the stack before it is composed: wait for its input.
         screen = await until(
-            pilot, lambda: isinstance(app.screen, UnlockScreen) and app.screen, "unlock", 60
+            pilot,
+            lambda: (
+                isinstance(app.screen, UnlockScreen)
+                and app.screen.query("#passphrase")
+                and app.screen
+            ),
+            "unlock",
+            60,
         )
         assert not app.started.is_set()  # the demo waits for its accounts
         screen.query_one("#passphrase", Input).value = "demo passphrase"

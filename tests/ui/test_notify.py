@@ -2,8 +2,12 @@
 
 from __future__ import annotations
 
+import itertools
+
 from peerwave_tui.settings import Settings
 from peerwave_tui.ui.notify import (
+    BURST_ALERTS,
+    QUIET_SECONDS,
     DesktopProtocol,
     IncomingMessage,
     Notifier,
@@ -51,10 +55,15 @@ def _incoming(**overrides) -> IncomingMessage:
     return IncomingMessage(**fields)  # type: ignore[arg-type]
 
 
+def _minutes_apart():
+    """A clock on which every alert comes a minute after the previous one."""
+    return itertools.count(0.0, 60.0).__next__
+
+
 def test_rules_for_mute_show_text_and_switches() -> None:
     settings = Settings()
     written: list[str] = []
-    notifier = Notifier(settings, written.append, WEZTERM)
+    notifier = Notifier(settings, written.append, WEZTERM, clock=_minutes_apart())
     assert notifier.message_arrived(_incoming(), viewing=False)
     assert written == ["\a", "\x1b]777;notify;peerwave-tui;New message on Alpha\x07"]
     assert not any("secret" in w or "Alice" in w for w in written)  # show_text is off
@@ -89,6 +98,54 @@ def test_rules_for_mute_show_text_and_switches() -> None:
     written.clear()
     notifier.message_arrived(_incoming(conversation_id="other"), viewing=False)
     assert written and written[0].startswith("\x1b]777;")  # desktop only, no bell
+
+
+class _Clock:
+    def __init__(self) -> None:
+        self.now = 1000.0
+
+    def __call__(self) -> float:
+        return self.now
+
+
+def test_a_burst_alerts_once_per_conversation_and_a_few_times_overall() -> None:
+    clock = _Clock()
+    written: list[str] = []
+    notifier = Notifier(Settings(), written.append, WEZTERM, clock=clock)
+    assert notifier.message_arrived(_incoming(), viewing=False, count=50)
+    assert written == ["\a", "\x1b]777;notify;peerwave-tui;50 new messages on Alpha\x07"]
+    for _ in range(20):  # the rest of the backlog, a moment later
+        clock.now += 0.1
+        assert not notifier.message_arrived(_incoming(), viewing=False, count=50)
+    assert len(written) == 2
+    clock.now += QUIET_SECONDS
+    assert notifier.message_arrived(_incoming(), viewing=False)
+    assert written[-1] == "\x1b]777;notify;peerwave-tui;New message on Alpha\x07"
+
+    # Many conversations at once (a backlog from many people): a few alerts, then quiet.
+    written.clear()
+    clock.now += 60
+    sent = [
+        notifier.message_arrived(_incoming(conversation_id=f"c{n}"), viewing=False)
+        for n in range(10)
+    ]
+    assert sent == [True] * BURST_ALERTS + [False] * (10 - BURST_ALERTS)
+    assert written.count("\a") == BURST_ALERTS
+    clock.now += 60
+    assert notifier.message_arrived(_incoming(conversation_id="c9"), viewing=False)
+
+
+def test_a_suppressed_message_is_not_counted_as_an_alert() -> None:
+    clock = _Clock()
+    settings = Settings()
+    written: list[str] = []
+    notifier = Notifier(settings, written.append, WEZTERM, clock=clock)
+    settings.notifications.show_text = True
+    # Looked at, or muted: no alert, and no quiet period started by it.
+    assert not notifier.message_arrived(_incoming(), viewing=True)
+    assert not notifier.message_arrived(_incoming(muted=True), viewing=False)
+    assert notifier.message_arrived(_incoming(), viewing=False, count=3)
+    assert written[-1] == "\x1b]777;notify;Alice · Alpha;3 new messages: the secret text\x07"
 
 
 def test_bell_only_where_the_terminal_has_no_notifications() -> None:

@@ -72,6 +72,9 @@ async def test_connection_states_show_in_tabs_and_the_status_line_counts_down(
             ),
             "countdown",
         )
+        clock[0] = now + timedelta(seconds=80)  # the retry is due: nothing counts down
+        await until(pilot, lambda: not pane.status_line.counting_down, "countdown over")
+        assert "retrying in 0 s" in pane.status_line.text()
         memory.set_connection(world.beta, ConnectionState.CONNECTING)
         memory.set_connection(world.beta, ConnectionState.CONNECTED)
         await until(pilot, lambda: _label(app, world.beta) == "Beta ● 2")

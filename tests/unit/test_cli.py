@@ -66,7 +66,10 @@ def test_module_entry_point_and_console_script(tmp_path: Path) -> None:
     env = dict(os.environ, PEERWAVE_TUI_HOME=str(tmp_path / "m"))
     by_module = subprocess.run(
         [sys.executable, "-m", "peerwave_tui", "locate"],
-        capture_output=True, text=True, env=env, timeout=60,
+        capture_output=True,
+        text=True,
+        env=env,
+        timeout=60,
     )
     assert by_module.returncode == 0, by_module.stderr
     assert str(tmp_path / "m" / "config") in by_module.stdout

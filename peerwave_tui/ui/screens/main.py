@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import time
 from collections.abc import Awaitable, Callable
 from datetime import date, datetime
 from functools import partial
@@ -36,6 +37,7 @@ log = logging.getLogger(__name__)
 T = TypeVar("T")
 
 PAGE_SIZE = 50
+TAB_REFRESH_INTERVAL = 0.2  # seconds between two redraws of a tab for core events
 
 NO_SERVERS = (
     "No servers yet.\n\nPress Ctrl+P and choose “Add server” to register, log in, "
@@ -68,9 +70,15 @@ class MainScreen(CoreEventsMixin, Screen[None]):
         self._progress: str | None = None  # a startup (the demo) is under way
         self._progress_error = False
         self.mounted = asyncio.Event()  # tabs can be added once the screen is mounted
+        self.painted = asyncio.Event()  # its first frame is on the terminal
+        # Used for every core event: kept, not looked up in the DOM each time.
+        self._server_tabs = ServerTabs(id="server-tabs")
+        self._unlisted: set[str] = set()  # tabs shown before their conversations were asked
+        self._refreshed_at: dict[str, float] = {}  # account -> when its tab was last drawn
+        self._refresh_due: set[str] = set()  # accounts with a refresh_tab_soon pending
 
     def compose(self) -> ComposeResult:
-        yield ServerTabs(id="server-tabs")
+        yield self._server_tabs
         yield Static(NO_SERVERS, id="no-servers", markup=False)
         yield Static("", id="startup-progress", markup=False)
         if self._note:
@@ -80,12 +88,14 @@ class MainScreen(CoreEventsMixin, Screen[None]):
     def on_mount(self) -> None:
         self._show_empty_state()
         self.mounted.set()
+        # Runs once the first frame has been drawn: heavy start-up work waits for it.
+        self.call_after_refresh(self.painted.set)
 
     # --- small helpers --------------------------------------------------------------
 
     @property
     def server_tabs(self) -> ServerTabs:
-        return self.query_one(ServerTabs)
+        return self._server_tabs
 
     def tab_order(self) -> list[TabState]:
         return [self.tabs[account_id] for account_id in self.server_tabs.account_ids()]
@@ -141,44 +151,73 @@ class MainScreen(CoreEventsMixin, Screen[None]):
 
     # --- tabs -----------------------------------------------------------------------
 
-    async def load_accounts(self) -> None:
+    async def load_accounts(self, *, listing: bool = True) -> None:
+        """A tab for every saved account. ``listing=False``: only the tabs, before the
+        manager is started (their conversations are asked for on the next call)."""
         await self.mounted.wait()
         for account in self.manager.accounts():
-            await self.ensure_tab(account)
+            await self.ensure_tab(account, listing=listing)
 
-    async def ensure_tab(self, account: AccountRecord) -> TabState:
-        tab = self.tabs.get(account.account_id)
+    async def ensure_tab(self, account: AccountRecord, *, listing: bool = True) -> TabState:
+        account_id = account.account_id
+        tab = self.tabs.get(account_id)
         if tab is not None:
             tab.account = account
-            self.refresh_tab(account.account_id)
+            self.refresh_tab(account_id)
+            if listing and account_id in self._unlisted:
+                self._unlisted.discard(account_id)
+                self.reload_conversations(account_id)
             return tab
         tab = TabState(account=account)
         try:
-            tab.state, tab.detail = self.manager.connection_state(account.account_id)
+            tab.state, tab.detail = self.manager.connection_state(account_id)
         except PeerwaveError as exc:
             tab.detail = str(exc)
-        self.tabs[account.account_id] = tab
+        self.tabs[account_id] = tab
         pane = ServerPane(
-            account.account_id,
-            is_muted=partial(self.is_muted, account.account_id),
+            account_id,
+            is_muted=partial(self.is_muted, account_id),
             today=self._today,
             now=self._now,
         )
         await self.server_tabs.add_account(tab, pane)
         self._show_empty_state()
-        self.refresh_tab(account.account_id)
-        self.reload_conversations(account.account_id)
+        self.refresh_tab(account_id)
+        if listing:
+            self.reload_conversations(account_id)
+        else:
+            self._unlisted.add(account_id)
         return tab
 
     async def drop_tab(self, account_id: str) -> None:
+        self._unlisted.discard(account_id)
         if self.tabs.pop(account_id, None) is not None:
             await self.server_tabs.remove_account(account_id)
         self._show_empty_state()
+
+    def refresh_tab_soon(self, account_id: str) -> None:
+        """``refresh_tab`` for core events, which come in bursts (a drain): at most one
+        refresh per account every ``TAB_REFRESH_INTERVAL``; the latest state always
+        shows, at most that much later."""
+        if account_id in self._refresh_due:
+            return
+        wait = self._refreshed_at.get(account_id, -TAB_REFRESH_INTERVAL)
+        wait += TAB_REFRESH_INTERVAL - time.monotonic()
+        if wait <= 0:
+            self.refresh_tab(account_id)
+            return
+        self._refresh_due.add(account_id)
+        self.set_timer(wait, partial(self._refresh_when_due, account_id))
+
+    def _refresh_when_due(self, account_id: str) -> None:
+        self._refresh_due.discard(account_id)
+        self.refresh_tab(account_id)
 
     def refresh_tab(self, account_id: str) -> None:
         tab = self.tabs.get(account_id)
         if tab is None:
             return
+        self._refreshed_at[account_id] = time.monotonic()
         self.server_tabs.update_label(tab)
         pane = self.server_tabs.pane_for(account_id)
         if pane is not None and pane.is_mounted:

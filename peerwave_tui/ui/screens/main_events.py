@@ -6,9 +6,10 @@ by name (``on_<message>``); ``EventHost`` lists what they use of the screen.
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from typing import TYPE_CHECKING, Any, Protocol
 
+from peerwave_tui import events as core
 from peerwave_tui.models import (
     AccountRecord,
     ConnectionState,
@@ -42,6 +43,7 @@ class EventHost(Protocol):
     async def ensure_tab(self, account: AccountRecord) -> TabState: ...
     async def drop_tab(self, account_id: str) -> None: ...
     def refresh_tab(self, account_id: str) -> None: ...
+    def refresh_tab_soon(self, account_id: str) -> None: ...
     def reload_conversations(self, account_id: str) -> None: ...
     def pane_showing(self, account_id: str, conversation_id: str) -> ServerPane | None: ...
     def is_viewing(self, account_id: str, conversation_id: str) -> bool: ...
@@ -95,39 +97,14 @@ class CoreEventsMixin:
             return
         conversation = message.event.conversation
         tab.conversations[conversation.conversation_id] = conversation
-        self.refresh_tab(message.account_id)
+        self.refresh_tab_soon(message.account_id)
         self.mark_read_if_needed(message.account_id, conversation.conversation_id)
 
     def on_message_received(self: EventHost, message: bridge.MessageReceived) -> None:
-        account_id = message.account_id
-        chat = message.event.message
-        tab = self.tabs.get(account_id)
-        if tab is None:
-            return
-        pane = self.pane_showing(account_id, chat.conversation_id)
-        if pane is not None:
-            pane.message_view.add(chat)
-        conversation = tab.conversations.get(chat.conversation_id)
-        if conversation is None:
-            self.reload_conversations(account_id)  # a conversation we have not listed yet
-        if chat.direction is not Direction.IN or chat.kind is MessageKind.NOTICE:
-            return
-        viewing = self.is_viewing(account_id, chat.conversation_id)
-        if viewing:
-            self.mark_read_if_needed(account_id, chat.conversation_id)
-        title = conversation.title if conversation else (chat.sender_name or "New contact")
-        text = chat.text if chat.kind is MessageKind.TEXT else "(a message that cannot be shown)"
-        self.notifier.message_arrived(
-            IncomingMessage(
-                account_id=account_id,
-                conversation_id=chat.conversation_id,
-                server_name=tab.name,
-                title=title,
-                text=text,
-                muted=bool(conversation and conversation.muted),
-            ),
-            viewing=viewing,
-        )
+        received(self, [message.event])
+
+    def on_messages_received(self: EventHost, message: bridge.MessagesReceived) -> None:
+        received(self, message.events)
 
     def on_message_added(self: EventHost, message: bridge.MessageAdded) -> None:
         chat = message.event.message
@@ -148,7 +125,7 @@ class CoreEventsMixin:
         conversation = tab.conversations.get(message.event.user_id)
         if conversation is not None and conversation.kind is ConversationKind.DIRECT:
             conversation.online = message.event.online
-            self.refresh_tab(message.account_id)
+            self.refresh_tab_soon(message.account_id)
 
     def on_identity_changed(self: EventHost, message: bridge.IdentityChanged) -> None:
         contact_id = message.event.contact_id
@@ -173,11 +150,11 @@ class CoreEventsMixin:
         if message.event.done and message.event.processed == 0 and not tab.backlog_processed:
             # Nothing was waiting: nothing to say.
             tab.backlog_processed, tab.backlog_done = None, False
-            self.refresh_tab(message.account_id)
+            self.refresh_tab_soon(message.account_id)
             return
         tab.backlog_processed = message.event.processed
         tab.backlog_done = message.event.done
-        self.refresh_tab(message.account_id)
+        self.refresh_tab_soon(message.account_id)
         if message.event.done:
             account_id = message.account_id
 
@@ -186,7 +163,7 @@ class CoreEventsMixin:
                 if current is not None and current.backlog_done:
                     current.backlog_processed = None
                     current.backlog_done = False
-                    self.refresh_tab(account_id)
+                    self.refresh_tab_soon(account_id)
 
             self.set_timer(BACKLOG_NOTE_SECONDS, clear)
 
@@ -194,7 +171,7 @@ class CoreEventsMixin:
         tab = self.tabs.get(message.account_id)
         if tab is not None:
             tab.generating_keys = not message.event.done
-            self.refresh_tab(message.account_id)
+            self.refresh_tab_soon(message.account_id)
 
     def on_error_raised(self: EventHost, message: bridge.ErrorRaised) -> None:
         tab = self.tabs.get(message.account_id)
@@ -212,3 +189,47 @@ class CoreEventsMixin:
                 severity="error",
                 timeout=15,
             )
+
+
+def received(host: EventHost, events: Sequence[core.MessageReceived]) -> None:
+    """Show a burst of committed messages (one, or a drained page): each goes into the
+    open conversation's view if it belongs there; then, once per conversation, the
+    read mark and one notification for however many arrived."""
+    reload: set[str] = set()
+    arrived: dict[tuple[str, str], tuple[IncomingMessage, int]] = {}
+    for event in events:
+        account_id = event.account_id
+        chat = event.message
+        tab = host.tabs.get(account_id)
+        if tab is None:
+            continue
+        pane = host.pane_showing(account_id, chat.conversation_id)
+        if pane is not None:
+            pane.message_view.add(chat)
+        conversation = tab.conversations.get(chat.conversation_id)
+        if conversation is None:
+            reload.add(account_id)  # a conversation we have not listed yet
+        if chat.direction is not Direction.IN or chat.kind is MessageKind.NOTICE:
+            continue
+        title = conversation.title if conversation else (chat.sender_name or "New contact")
+        text = chat.text if chat.kind is MessageKind.TEXT else "(a message that cannot be shown)"
+        key = (account_id, chat.conversation_id)
+        count = arrived[key][1] + 1 if key in arrived else 1
+        arrived[key] = (
+            IncomingMessage(
+                account_id=account_id,
+                conversation_id=chat.conversation_id,
+                server_name=tab.name,
+                title=title,
+                text=text,
+                muted=bool(conversation and conversation.muted),
+            ),
+            count,
+        )
+    for account_id in reload:
+        host.reload_conversations(account_id)
+    for (account_id, conversation_id), (incoming, count) in arrived.items():
+        viewing = host.is_viewing(account_id, conversation_id)
+        if viewing:
+            host.mark_read_if_needed(account_id, conversation_id)
+        host.notifier.message_arrived(incoming, viewing=viewing, count=count)

@@ -2,15 +2,21 @@
 
 A ``TextArea`` keeps every printable key (so a typed '£' is a '£'); app-wide shortcuts
 are priority bindings and fire before it sees a key.
+
+The cursor blinks while the user is active and stays on (still) after ``still_after``
+seconds without a key, click or focus change, like GTK's cursor-blink-timeout: each
+blink redraws the screen, which was most of what an idle app cost in CPU.
 """
 
 from __future__ import annotations
 
 from textual import events
 from textual.message import Message
+from textual.timer import Timer
 from textual.widgets import TextArea
 
 NEWLINE_KEYS = frozenset({"ctrl+j", "shift+enter"})
+STILL_AFTER = 10.0  # seconds without activity, then the cursor stops blinking
 
 
 class Composer(TextArea):
@@ -46,6 +52,28 @@ class Composer(TextArea):
             classes=classes,
         )
         self.last_sent: str | None = None
+        self.still_after = STILL_AFTER
+        self._still_timer: Timer | None = None
+
+    @property
+    def blinking(self) -> bool:
+        """Is the cursor blinking now (focused, blinking allowed, the user active)?"""
+        return self.cursor_blink and self.has_focus and self._still_timer is not None
+
+    def _restart_blink(self) -> None:
+        # Textual calls this on every key, click and focus (private; Textual is pinned).
+        super()._restart_blink()
+        if not (self.cursor_blink and self.is_mounted):
+            return
+        if self._still_timer is None:
+            self._still_timer = self.set_timer(self.still_after, self._hold_still, name="still")
+        else:
+            self._still_timer.reset()
+
+    def _hold_still(self) -> None:
+        self._still_timer = None
+        if self.has_focus:
+            self._pause_blink(visible=True)  # the cursor stays on, the blink timer stops
 
     def restore(self, text: str) -> None:
         """Put text back (a send that could not start), cursor at the end."""
@@ -53,6 +81,7 @@ class Composer(TextArea):
         self.move_cursor(self.document.end)
 
     async def _on_key(self, event: events.Key) -> None:
+        self._restart_blink()  # also for the keys handled here, before TextArea's own
         if event.key == "enter":
             event.stop()
             event.prevent_default()

@@ -11,7 +11,7 @@ from textual.widgets import OptionList
 from textual.widgets.option_list import Option
 
 from peerwave_tui.models import Conversation, ConversationKind
-from peerwave_tui.ui.format import one_line
+from peerwave_tui.ui.format import one_line, same_content
 
 
 class ConversationList(OptionList):
@@ -37,6 +37,7 @@ class ConversationList(OptionList):
         self._is_muted = is_muted
         self._order: list[str] = []
         self._current: str | None = None
+        self._shown: list[tuple[str, Content]] = []
 
     @property
     def order(self) -> list[str]:
@@ -48,13 +49,24 @@ class ConversationList(OptionList):
         keep = self.highlighted_option.id if self.highlighted_option is not None else None
         convs = list(conversations)
         self._current = current
-        self._order = [conv.conversation_id for conv in convs]
-        self.set_options(Option(self._prompt(conv), id=conv.conversation_id) for conv in convs)
+        prompts = [(conv.conversation_id, self._prompt(conv)) for conv in convs]
+        if self._same_as_shown(prompts):
+            return  # a burst of events (a drain) often changes nothing that shows here
+        self._order = [conversation_id for conversation_id, _ in prompts]
+        self._shown = prompts
+        self.set_options(Option(prompt, id=conversation_id) for conversation_id, prompt in prompts)
         target = keep if keep in self._order else current
         if target in self._order:
             self.highlighted = self._order.index(target)
         elif self._order:
             self.highlighted = 0  # Enter always has something to open
+
+    def _same_as_shown(self, prompts: list[tuple[str, Content]]) -> bool:
+        shown = self._shown
+        return len(prompts) == len(shown) and all(
+            new_id == old_id and same_content(new, old)
+            for (new_id, new), (old_id, old) in zip(prompts, shown, strict=True)
+        )
 
     def _prompt(self, conv: Conversation) -> Content:
         parts: list[str | tuple[str, str]] = []
@@ -66,6 +78,8 @@ class ConversationList(OptionList):
         if conv.conversation_id == self._current:
             title_style = f"{title_style} underline".strip()
         parts.append((one_line(conv.title, 40), title_style))
+        if conv.kind is ConversationKind.GROUP and conv.member_count is not None:
+            parts.append((f" ({conv.member_count})", "$text-muted"))  # channel members
         if conv.identity_blocked:
             parts.append((" ⚠", "$warning"))
         if self._is_muted(conv.conversation_id) or conv.muted:

@@ -18,7 +18,7 @@ from textual.message import Message
 from textual.widgets import Static
 
 from peerwave_tui.models import Conversation, ConversationKind, utc_now
-from peerwave_tui.ui.format import one_line
+from peerwave_tui.ui.format import one_line, same_content
 from peerwave_tui.ui.state import TabState
 from peerwave_tui.ui.widgets.composer import Composer
 from peerwave_tui.ui.widgets.conversation_list import ConversationList
@@ -160,14 +160,16 @@ class ServerPane(Vertical):
 
     def _show_header(self) -> None:
         header = self.query_one(".conversation-header", Static)
+        content = self._header_content()
+        if not same_content(header.content, content):
+            header.update(content, layout=False)  # one line, always
+
+    def _header_content(self) -> Content:
         conv = self.conversation
         if conv is None:
-            header.update(
-                Content(
-                    "Choose a conversation on the left (Ctrl+K to search, Ctrl+N for a new one)"
-                )
+            return Content(
+                "Choose a conversation on the left (Ctrl+K to search, Ctrl+N for a new one)"
             )
-            return
         parts: list[str | tuple[str, str]] = [(f" {one_line(conv.title, 60)}", "bold")]
         if conv.kind is ConversationKind.DIRECT:
             parts.append(("  online" if conv.online else "  offline", "$text-muted"))
@@ -175,7 +177,7 @@ class ServerPane(Vertical):
             parts.append((f"  {conv.member_count} members", "$text-muted"))
         if conv.identity_blocked:
             parts.append(("  ⚠ safety number changed: verify before sending", "bold $warning"))
-        header.update(Content.assemble(*parts))
+        return Content.assemble(*parts)
 
     # --- children's messages, passed up with the account and conversation -----------
 

@@ -10,7 +10,7 @@ from textual.css.query import NoMatches
 from textual.widgets import TabbedContent, TabPane
 
 from peerwave_tui.models import ConnectionState
-from peerwave_tui.ui.format import STATE_GLYPHS, one_line
+from peerwave_tui.ui.format import STATE_GLYPHS, one_line, same_content
 from peerwave_tui.ui.state import TabState
 from peerwave_tui.ui.widgets.server_pane import ServerPane
 
@@ -47,6 +47,8 @@ class ServerTabs(TabbedContent):
     def __init__(self, *, id: str | None = None) -> None:
         super().__init__(id=id)
         self._pane_ids: dict[str, str] = {}  # account_id -> pane id
+        # account_id -> its pane: looked up for every core event, so never by a DOM query.
+        self._panes: dict[str, ServerPane] = {}
         self._next = 0
 
     def _on_tab_pane_focused(self, event: TabPane.Focused) -> None:
@@ -73,20 +75,19 @@ class ServerTabs(TabbedContent):
         return None
 
     def pane_for(self, account_id: str) -> ServerPane | None:
-        """The account's pane, once it is mounted."""
-        pane_id = self._pane_ids.get(account_id)
-        if pane_id is None:
-            return None
-        panes = self.query(f"#{pane_id} > ServerPane").results(ServerPane)
-        return next(iter(panes), None)
+        """The account's pane, once it is in the DOM."""
+        pane = self._panes.get(account_id)
+        return pane if pane is not None and pane.is_attached else None
 
     async def add_account(self, tab: TabState, pane: ServerPane) -> None:
         pane_id = f"account-{self._next}"
         self._next += 1
         self._pane_ids[tab.account_id] = pane_id
+        self._panes[tab.account_id] = pane
         await self.add_pane(TabPane(tab_label(tab), pane, id=pane_id))
 
     async def remove_account(self, account_id: str) -> None:
+        self._panes.pop(account_id, None)
         pane_id = self._pane_ids.pop(account_id, None)
         if pane_id is not None:
             await self.remove_pane(pane_id)
@@ -96,9 +97,14 @@ class ServerTabs(TabbedContent):
         if pane_id is None:
             return
         try:
-            self.get_tab(pane_id).label = tab_label(tab)
+            widget = self.get_tab(pane_id)
         except NoMatches:
-            pass  # the tab is still being mounted; it gets its label on the next refresh
+            return  # the tab is still being mounted; it gets its label on the next refresh
+        label = tab_label(tab)
+        # A new label lays the whole screen out again (its width may change): only
+        # when it did change, not for every event of a burst.
+        if not same_content(widget.label, label):
+            widget.label = label
 
     def activate(self, account_id: str) -> bool:
         pane_id = self._pane_ids.get(account_id)

@@ -42,15 +42,27 @@ class StatusLine(Static):
         self._now = now
         self._tab: TabState | None = None
         self._timer: Timer | None = None
+        self._shown: str | None = None
 
     def show_state(self, tab: TabState) -> None:
         self._tab = tab
         for state in ConnectionState:
             self.set_class(tab.state is state, f"-{state.value}")
+        self._tick()
+
+    def _tick(self) -> None:
         self._render_state()
-        counting = tab.retry_at is not None and tab.state is not ConnectionState.CONNECTED
+        # The timer runs only while there is something to count down: not once the
+        # retry is due (the line then says "retrying in 0 s" until the state changes).
+        tab = self._tab
+        counting = (
+            tab is not None
+            and tab.retry_at is not None
+            and tab.state is not ConnectionState.CONNECTED
+            and tab.retry_at > self._now()
+        )
         if counting and self._timer is None:
-            self._timer = self.set_interval(1.0, self._render_state, name="reconnect-countdown")
+            self._timer = self.set_interval(1.0, self._tick, name="reconnect-countdown")
         elif not counting and self._timer is not None:
             self._timer.stop()
             self._timer = None
@@ -81,4 +93,8 @@ class StatusLine(Static):
         return " · ".join(parts)
 
     def _render_state(self) -> None:
-        self.update(Content(self.text()))
+        text = self.text()
+        if text == self._shown:
+            return  # a burst of events (a drain's progress) often changes nothing here
+        self._shown = text
+        self.update(Content(text), layout=False)  # one line, always: no layout needed
