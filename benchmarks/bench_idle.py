@@ -1,7 +1,8 @@
 """The running app's CPU use while nobody types: ``peerwave-tui demo``, left alone.
 
 Per repetition: ``python -m peerwave_tui demo`` starts in a fresh process on a real
-pseudo-terminal (120×40, xterm-256color, truecolor), as a user would start it: its two
+pseudo-terminal (120×40, xterm-256color, truecolor), as a user would start it (with
+the bytecode cache of every timed app process: ``app_process.child_env``): its two
 dev servers run as child processes, its demo contacts (real clients) inside the app's
 process. Once the screen says the user's account is connected, it settles for
 ``SETTLE_S`` (longer than the composer's cursor blinks after the last activity: see
@@ -29,6 +30,7 @@ import termios
 import time
 from pathlib import Path
 
+from benchmarks.app_process import child_env, warm_bytecode
 from benchmarks.profiling import profiled
 from benchmarks.progress import step
 from benchmarks.records import Figure
@@ -53,8 +55,9 @@ def cpu_ticks(pid: int) -> int:
 class DemoOnPty:
     """``peerwave-tui demo`` on a pseudo-terminal whose output is read and kept short."""
 
-    def __init__(self, work: Path) -> None:
+    def __init__(self, work: Path, pycache: Path) -> None:
         self.work = work
+        self.pycache = pycache
         self.proc: asyncio.subprocess.Process | None = None
         self.master = -1
         self.seen = b""  # the terminal output so far (the tail only, once ready)
@@ -63,9 +66,9 @@ class DemoOnPty:
     async def start(self) -> None:
         master, slave = os.openpty()
         fcntl.ioctl(slave, termios.TIOCSWINSZ, struct.pack("HHHH", ROWS, COLUMNS, 0, 0))
-        env = {k: v for k, v in os.environ.items() if k not in ("COLUMNS", "LINES", "NO_COLOR")}
+        # The same bytecode cache as the other app processes (see ``child_env``).
+        env = child_env(self.pycache)
         env.update({"TERM": "xterm-256color", "COLORTERM": "truecolor"})
-        env["PYTHONPATH"] = str(REPO_ROOT)
         env["PEERWAVE_TUI_HOME"] = str(self.work / "home")  # its log goes here
         try:
             self.proc = await asyncio.create_subprocess_exec(
@@ -150,10 +153,12 @@ async def _sample(pid: int, seconds: float) -> tuple[list[float], float]:
     return windows, 100 * (cpu_ticks(pid) - first) / hz / elapsed
 
 
-async def idle_once(work: Path, idle_s: float) -> tuple[float, list[float], list[float], float]:
+async def idle_once(
+    work: Path, pycache: Path, idle_s: float
+) -> tuple[float, list[float], list[float], float]:
     """One demo: (CPU share over ``idle_s``, its per-second shares, the settling
     seconds' shares, spawn → ready seconds)."""
-    demo = DemoOnPty(work)
+    demo = DemoOnPty(work, pycache)
     spawned = time.monotonic()
     await demo.start()
     try:
@@ -172,9 +177,13 @@ async def run(work: Path, reps: int, idle_s: float) -> list[Figure]:
     windows: list[list[float]] = []
     settling: list[list[float]] = []
     ready: list[float] = []
+    pycache = work / "pycache"
+    await warm_bytecode(pycache)
     for rep in range(reps):
         with step(f"idle: demo {rep + 1} of {reps}, {idle_s:.0f} s idle"):
-            share, per_second, settle, ready_s = await idle_once(work / f"run-{rep}", idle_s)
+            share, per_second, settle, ready_s = await idle_once(
+                work / f"run-{rep}", pycache, idle_s
+            )
         shares.append(share)
         windows.append([round(w, 1) for w in per_second])
         settling.append([round(w, 1) for w in settle])

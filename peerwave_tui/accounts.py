@@ -112,8 +112,9 @@ class AccountFactory:
                 await api.setup_profile(name, at_name.strip().lstrip("@") if at_name else None)
             except ApiError as exc:
                 raise RegistrationIncompleteError(
-                    f"The server refused the profile: {exc} Choose another name and try "
-                    "again; the account exists, and its backup codes can log in.",
+                    f"The server refused the profile: {exc} The account exists: choose "
+                    "another name to finish it now (a name can only be set during "
+                    "registration), or log in later with one of its backup codes.",
                     reg.codes,
                 ) from None
             reg.profile_done = True

@@ -11,7 +11,9 @@ unexpected exception is written to the log file with a one-line pointer to it.
 from __future__ import annotations
 
 import argparse
+import contextlib
 import logging
+import os
 import sys
 from collections.abc import Sequence
 from dataclasses import dataclass, field
@@ -117,14 +119,21 @@ def main(argv: Sequence[str] | None = None) -> int:
     try:
         return int(handler(ctx) or 0)
     except UsageError as exc:
-        print(f"{PROG}: error: {exc}", file=sys.stderr)
+        print(f"{PROG}: error: {_printable(str(exc))}", file=sys.stderr)
         return 2
     except PeerwaveError as exc:
-        print(f"{PROG}: error: {exc}", file=sys.stderr)
+        print(f"{PROG}: error: {_printable(str(exc))}", file=sys.stderr)
         return 1
     except KeyboardInterrupt:
         print(f"{PROG}: interrupted", file=sys.stderr)
         return 130
+    except BrokenPipeError:
+        # The reader went away (``receive | head``): what was not printed stays
+        # unreported for the next run. Point stdout at /dev/null so Python's own flush
+        # at exit does not complain a second time.
+        with contextlib.suppress(OSError):
+            os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        return 141  # 128 + SIGPIPE, as a shell reports it
     except Exception:  # noqa: BLE001 - last line of defence: no traceback on the terminal
         try:
             ctx.setup_logging()
@@ -134,3 +143,11 @@ def main(argv: Sequence[str] | None = None) -> int:
             where = ""
         print(f"{PROG}: error: an unexpected error occurred{where}", file=sys.stderr)
         return 1
+
+
+def _printable(message: str) -> str:
+    """An error message on one line without control characters: errors quote names
+    and answers chosen by peers and servers (an ambiguous contact lists names)."""
+    from peerwave_tui.ui.format import one_line
+
+    return one_line(message, 2000)

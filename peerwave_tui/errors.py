@@ -197,3 +197,8 @@ class RegistrationIncompleteError(PeerwaveError):
     def __init__(self, message: str, backup_codes: list[str]) -> None:
         super().__init__(message)
         self.backup_codes = list(backup_codes)
+
+
+class RemovedLocallyOnlyError(PeerwaveError):
+    """An account was removed from this device, but its server could not delete this
+    device's keys: contacts may keep encrypting messages to a device that is gone."""

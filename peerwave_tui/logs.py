@@ -56,3 +56,22 @@ def quiet_terminal_loggers() -> None:
             logger.addHandler(logging.NullHandler())
     logging.getLogger("socketio").setLevel(logging.WARNING)
     logging.getLogger("engineio").setLevel(logging.WARNING)
+    library = logging.getLogger(SOCKET_LIBRARY_LOGGER)
+    if not any(isinstance(f, _RoutineDisconnects) for f in library.filters):
+        library.addFilter(_RoutineDisconnects())
+
+
+# The logger our socket.io clients are given (peerwave_tui/socket.py).
+SOCKET_LIBRARY_LOGGER = "peerwave_tui.socket.library"
+
+
+class _RoutineDisconnects(logging.Filter):
+    """python-engineio reports every server-side close as a WARNING ("Server sent close
+    packet data None, aborting"): a normal disconnect, logged at INFO instead."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        if record.levelno == logging.WARNING and str(record.msg).startswith(
+            "Server sent close packet"
+        ):
+            record.levelno, record.levelname = logging.INFO, "INFO"
+        return True

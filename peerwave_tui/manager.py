@@ -25,6 +25,7 @@ from peerwave_tui.errors import (
     KeyCustodyError,
     NotFoundError,
     PeerwaveError,
+    RemovedLocallyOnlyError,
     StoreError,
     UsageError,
     WrongPassphraseError,
@@ -342,7 +343,8 @@ class SignalClientManager:
     async def remove_account(self, account_id: str) -> None:
         """Delete this device's keys on the server (peers stop encrypting to it), remove
         the device and revoke its session, then remove the local store and its key.
-        Local removal happens even if the server is down."""
+        Local removal happens even if the server is down; then, once it is done,
+        ``RemovedLocallyOnlyError`` says that the server still has this device."""
         record = next((r for r in self.load() if r.account_id == account_id), None)
         if record is None:
             raise NotFoundError("No such account.")
@@ -351,11 +353,12 @@ class SignalClientManager:
             with contextlib.suppress(PeerwaveError):
                 client = await self._open_client(record)
                 await client.prepare()
+        keys_deleted = False
         if client is not None:
             if client.api is not None:
                 try:
                     async with asyncio.timeout(SERVER_REMOVAL_TIMEOUT):
-                        await _forget_on_server(client)
+                        keys_deleted = await _forget_on_server(client)
                 except TimeoutError:
                     log.info("account removal: the server did not answer in time")
             await client.aclose()
@@ -373,6 +376,14 @@ class SignalClientManager:
         parent = directory.parent
         if parent.exists() and not any(parent.iterdir()):
             shutil.rmtree(parent, ignore_errors=True)
+        if not keys_deleted:
+            # Local removal is what the user asked for and it is done; that the server
+            # still hands out this device's keys is theirs to know.
+            raise RemovedLocallyOnlyError(
+                f"Removed {record.email} from this computer, but {record.server_url} could "
+                "not be told: it still lists this device's keys, so contacts may keep "
+                "encrypting messages to it that nobody can read."
+            )
 
     async def unlock(self, passphrase: str) -> None:
         """Open the LOCKED accounts with this passphrase. Raises the custody's
@@ -446,10 +457,11 @@ class SignalClientManager:
         return await group_channels.members(self.client(account_id), channel_id)
 
 
-async def _forget_on_server(client: SignalClient) -> None:
+async def _forget_on_server(client: SignalClient) -> bool:
     """Best effort, in this order: the keys go (peers stop encrypting to this device),
     the device goes (it leaves bundles), the session ends. Removing the device may end
-    the session with it, so a failing revoke afterwards is expected."""
+    the session with it, so a failing revoke afterwards is expected. Returns whether
+    the server deleted the keys or the device (either stops peers encrypting to it)."""
     api = client.api
     client_id = client.record.client_id
     steps: list[tuple[str, Callable[[], Awaitable[None]]]] = [
@@ -457,11 +469,15 @@ async def _forget_on_server(client: SignalClient) -> None:
         ("device removal", lambda: api.delete_client(client_id)),
         ("session revoke", lambda: api.revoke_session(client_id)),
     ]
+    forgotten = False
     for what, step in steps:
         try:
             await client.http(step)
         except PeerwaveError as exc:
             log.info("account removal: %s failed on the server (%s)", what, type(exc).__name__)
+        else:
+            forgotten = forgotten or what != "session revoke"
+    return forgotten
 
 
 if TYPE_CHECKING:

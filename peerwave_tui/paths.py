@@ -73,10 +73,14 @@ class Paths:
 
     def ensure(self) -> Paths:
         """Create the roots (0700). With ``--home`` the home itself is created 0700 too."""
-        if self.home is not None:
-            ensure_private_dir(self.home)
-        for root in (self.config_dir, self.data_dir, self.log_dir):
-            ensure_private_dir(root)
+        roots = [self.config_dir, self.data_dir, self.log_dir]
+        for root in [self.home, *roots] if self.home is not None else roots:
+            try:
+                ensure_private_dir(root)
+            except OSError as exc:
+                raise ConfigError(
+                    f"Cannot create the directory {root}: {exc.strerror or exc}."
+                ) from None
         return self
 
 

@@ -113,14 +113,18 @@ def process_items(
     history = History(conn)
     keys = KeyManager(conn)
     gate = gate if gate is not None else DistributionGate()
-    with transaction(conn):
+    # Session records stay in memory for the batch and are written once, before the
+    # commit (and before any other code reads the Signal tables with its own stores).
+    with transaction(conn), keys.sessions.batch() as sessions:
         history.defer_touches()  # one conversation update per batch, not per message
         for item in items:
             if item.channel_id is not None:
+                sessions.flush()
                 outcomes.append(_process_group(history, item, me, now_ms))
                 continue
             outcome = _process_one(history, keys, item, me, now_ms, gate)
             if outcome.trust.events:
+                sessions.flush()
                 forget_stale_bundles(history, outcome.trust.events, me)
                 outcome.trust = record_trust_events(conn, outcome.trust.events, me.user_id, now_ms)
             if outcome.message is not None:
@@ -228,6 +232,7 @@ def _sender_key_distribution(
     except (SignalError, ProtocolError) as exc:
         log.info("a sender key distribution could not be used (%s)", type(exc).__name__)
         return
+    keys.sessions.flush()  # the group code below reads Signal tables with its own stores
     released = accept_distribution(
         history, dist.group_id, item.sender, item.sender_device_id, result.plaintext, me,
         now_ms, gate,
@@ -422,11 +427,7 @@ class Inbound:
 
         async def delete_all() -> None:
             await groups.mark_read_on_server(_group_marks(outcomes))
-            results = await asyncio.gather(
-                *(socket.delete_item(o.item_id) for o in outcomes if o.delete),
-                return_exceptions=True,
-            )
-            failed = sum(1 for r in results if isinstance(r, BaseException))
+            failed = await _delete_on_server(socket, [o.item_id for o in outcomes if o.delete])
             if failed:
                 log.info("%d deleteItem calls failed; those items will come again", failed)
 
@@ -448,25 +449,23 @@ class Inbound:
         client = self._client
         me = client.me
         now = client.now_ms()
-        deleting: list[asyncio.Future[Any]] = []
+        deleting: list[asyncio.Future[int]] = []
         kept = 0
         try:
             for start in range(0, len(items), self.chunk):
                 chunk = items[start : start + self.chunk]
                 outcomes = await client.store.run(_batch(chunk, me, now, client.groups.gate))
                 self.processed_total += len(outcomes)
-                deleting.extend(
-                    asyncio.ensure_future(client.socket.delete_item(o.item_id))
-                    for o in outcomes
-                    if o.delete
-                )
-                kept += sum(1 for o in outcomes if not o.delete)
+                ids = [o.item_id for o in outcomes if o.delete]
+                # (scheduled now, sent after the events below: the UI hears first)
+                deleting.append(asyncio.ensure_future(_delete_on_server(client.socket, ids)))
+                kept += len(outcomes) - len(ids)
                 await client.groups.mark_read_on_server(_group_marks(outcomes))
                 await self._learn_senders(outcomes)
                 self._emit(outcomes)
         finally:
             results = await asyncio.gather(*deleting, return_exceptions=True)
-        failed = sum(1 for r in results if isinstance(r, BaseException))
+        failed = sum(r if isinstance(r, int) else 1 for r in results)
         if failed:
             log.info("%d deleteItem calls failed; those items will come again", failed)
         return kept
@@ -543,6 +542,18 @@ class Inbound:
                 touched.add(outcome.seen_conversation)
         for conversation_id in sorted(touched):
             client.schedule_conversation_update(conversation_id)
+
+
+async def _delete_on_server(socket: Any, item_ids: list[str]) -> int:
+    """``deleteItem`` for committed items, every ack awaited; returns how many failed
+    (those come again and are skipped by the ledger)."""
+    if not item_ids:
+        return 0
+    try:
+        results = await socket.delete_items(item_ids)
+    except PeerwaveError:
+        return len(item_ids)
+    return sum(1 for r in results if isinstance(r, BaseException))
 
 
 def _group_marks(outcomes: list[ItemOutcome]) -> list[str]:

@@ -36,7 +36,15 @@ from peerwave_tui.errors import (
 )
 from peerwave_tui.models import MessageStatus
 from peerwave_tui.signal import DeviceBundle, KeyManager, TrustEventKind
-from peerwave_tui.storage.history import DONE, FAILED, QUEUED, SENT, History, OutgoingItem
+from peerwave_tui.storage.history import (
+    DONE,
+    FAILED,
+    QUEUED,
+    SENT,
+    History,
+    OutgoingCopy,
+    OutgoingItem,
+)
 from peerwave_tui.storage.tx import transaction
 from peerwave_tui.trust import TrustNews, record_trust_events
 from peerwave_tui.wire import BundleDevice, DeliveryReceipt
@@ -161,10 +169,10 @@ class Sender:
         while True:
             await client.wait_connected()
             self._wakeup.clear()
-            items = await client.store.run(lambda c: History(c).open_outgoing())
+            items, first_copies = await client.store.run(_open_items)
             blocked: set[str] = set()
             interrupted = False
-            for item in items:
+            for index, item in enumerate(items):
                 if item.peer in blocked:
                     continue
                 until = self._blocked_until.get(item.peer)
@@ -175,7 +183,7 @@ class Sender:
                     interrupted = True
                     break
                 try:
-                    await self._deliver(item)
+                    await self._deliver(item, first_copies if index == 0 else None)
                 except BlockedError:
                     blocked.add(item.peer)
                     self._blocked_until[item.peer] = loop.time() + NO_DEVICE_RETRY
@@ -206,11 +214,15 @@ class Sender:
 
     # --- one item ----------------------------------------------------------------
 
-    async def _deliver(self, item: OutgoingItem) -> None:
+    async def _deliver(self, item: OutgoingItem, copies: list[OutgoingCopy] | None) -> None:
+        """Send an item's copies until all are stored. ``copies``: read with the item
+        (only for an already encrypted item), else read here."""
         client = self._client
         if item.state == QUEUED:
             await self._encrypt(item)
-        copies = await client.store.run(lambda c: History(c).copies(item.item_id))
+            copies = None
+        if copies is None:
+            copies = await client.store.run(lambda c: History(c).copies(item.item_id))
         if not copies:
             return
         receipt = self._receipts.setdefault(item.item_id, asyncio.Event())
@@ -311,6 +323,17 @@ class Sender:
 
 
 # --- store-thread parts ---------------------------------------------------------------
+
+
+def _open_items(conn: Any) -> tuple[list[OutgoingItem], list[OutgoingCopy] | None]:
+    """The open items in order, and the copies of the first one when it is already
+    encrypted (a message encrypted as it was written goes out with no further read;
+    later items read theirs when their turn comes, so none is stale)."""
+    history = History(conn)
+    items = history.open_outgoing()
+    if not items or items[0].state != SENT:
+        return items, None
+    return items, history.copies(items[0].item_id)
 
 
 def cached_devices(

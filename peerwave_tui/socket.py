@@ -514,6 +514,45 @@ class SocketService:
             raise
         return we.parse_delete_ack(await self._replies.wait_ack(fut, "deleting a message"))
 
+    async def delete_items(self, item_ids: list[str]) -> list[we.DeleteAck | PeerwaveError]:
+        """``deleteItem`` for each id, emitted in one go, and every ack awaited (one
+        timeout for all). An item whose delete failed has its error in its place;
+        ``NotConnectedError`` is raised only when nothing could be emitted."""
+        if not item_ids:
+            return []
+        sio = self._ready_client()
+        futs: list[asyncio.Future[Any]] = []
+        lost: PeerwaveError | None = None
+        async with self._emit_lock:
+            for item_id in item_ids:
+                fut, on_ack = self._replies.new_ack()
+                try:
+                    await sio.emit("deleteItem", {"itemId": item_id}, callback=on_ack)
+                except BaseException as exc:
+                    self._replies.forget_ack(fut)
+                    if not isinstance(exc, socketio.exceptions.SocketIOError):
+                        for sent in futs:
+                            self._replies.forget_ack(sent)
+                        raise
+                    lost = NotConnectedError(f"Not connected to {self.host} right now.")
+                    break
+                futs.append(fut)
+        if not futs:
+            raise lost or NotConnectedError(f"Not connected to {self.host} right now.")
+        answers = await self._replies.wait_acks(futs, "deleting messages")
+        results: list[we.DeleteAck | PeerwaveError] = []
+        for answer in answers:
+            if isinstance(answer, PeerwaveError):
+                results.append(answer)
+                continue
+            try:
+                results.append(we.parse_delete_ack(answer))
+            except PeerwaveError as exc:
+                results.append(exc)
+        if lost is not None:
+            results.extend(lost for _ in item_ids[len(futs) :])
+        return results
+
     async def fetch_pending(self, limit: int = 50, offset: int = 0) -> we.PendingPage:
         """One page of ``fetchPendingMessagesV2`` (protocol.md §5.5)."""
         sio = self._ready_client()

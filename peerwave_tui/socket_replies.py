@@ -5,6 +5,7 @@ once (``NotConnectedError``) when the connection is lost, instead of timing out.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 from collections.abc import Callable
 from typing import Any
 
@@ -45,6 +46,26 @@ class Replies:
             return await self._wait(fut, what)
         finally:
             self.forget_ack(fut)
+
+    async def wait_acks(self, futs: list[asyncio.Future[Any]], what: str) -> list[Any]:
+        """Wait for several acks under one timeout; each answer, or in its place the
+        error (a ``PeerwaveError``) of an ack that failed or did not come in time."""
+        try:
+            if futs:
+                with contextlib.suppress(TimeoutError):
+                    async with asyncio.timeout(self._timeout):
+                        await asyncio.wait(futs)
+            late = RequestTimeoutError(f"{self._host} did not answer in time ({what}).")
+            results: list[Any] = []
+            for fut in futs:
+                if not fut.done() or fut.cancelled():
+                    results.append(late)
+                else:
+                    results.append(fut.exception() or fut.result())
+            return results
+        finally:
+            for fut in futs:
+                self.forget_ack(fut)
 
     def forget_ack(self, fut: asyncio.Future[Any]) -> None:
         fut.cancel()

@@ -10,6 +10,7 @@ from typing import TYPE_CHECKING
 
 from peerwave_tui.commands.common import FLUSH_DEADLINE, run_with_manager, settle
 from peerwave_tui.errors import RegistrationIncompleteError, UsageError
+from peerwave_tui.ui.format import one_line
 
 if TYPE_CHECKING:
     from peerwave_tui.cli import Context
@@ -79,12 +80,24 @@ def run_register(ctx: Context) -> int:
             otp = await otp_from_command(args.otp_command)
         else:
             otp = (await asyncio.to_thread(input, f"OTP sent to {pending.email}: ")).strip()
-        try:
-            result = await manager.register_finish(pending, otp, args.name, args.at_name)
-        except RegistrationIncompleteError as exc:
-            # The account exists on the server: its backup codes are the way back in.
-            _print_codes("The account was created, but not finished. Its backup codes:", exc)
-            raise
+        name, at_name = args.name, args.at_name
+        while True:
+            try:
+                result = await manager.register_finish(pending, otp, name, at_name)
+                break
+            except RegistrationIncompleteError as exc:
+                # The account exists on the server: its backup codes are the way back in.
+                _print_codes("The account was created, but not finished. Its backup codes:", exc)
+                if not sys.stdin.isatty():
+                    raise
+                # The server lets a name be chosen only during registration (this run's
+                # session): ask for another one now rather than leave it nameless.
+                print(one_line(str(exc), 300), file=sys.stderr)
+                name = (await asyncio.to_thread(input, "Another display name: ")).strip()
+                if not name:
+                    raise
+                if at_name:
+                    at_name = (await asyncio.to_thread(input, "Another @name: ")).strip() or None
         _print_codes(
             "Account created. Your backup codes (shown once; keep them safe):",
             result.backup_codes,
@@ -162,7 +175,7 @@ def run_list(ctx: Context) -> int:
     if not records:
         print("No accounts.")
     for r in records:
-        label = r.server_name or r.server_url
+        label = one_line(r.server_name or r.server_url)  # the server's own name: clean it
         device = r.device_id if r.device_id is not None else "?"
         print(f"{label}  {r.server_url}  {r.email}  device {device}")
     return 0

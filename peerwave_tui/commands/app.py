@@ -40,7 +40,7 @@ def build_app(ctx: Context) -> PeerwaveApp:
         return load_accounts(ctx.paths.servers_file)
 
     lazy = LazyManager(build, saved_accounts=saved_accounts)
-    return make_app(settings, ctx.paths, manager=lazy)
+    return make_app(settings, ctx.paths, manager=lazy, freeze_heap=True)
 
 
 def run_app(ctx: Context) -> int:

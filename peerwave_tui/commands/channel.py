@@ -20,7 +20,6 @@ from typing import TYPE_CHECKING
 
 from peerwave_tui.commands.common import FLUSH_DEADLINE, run_with_manager
 from peerwave_tui.errors import NetworkError, UsageError
-from peerwave_tui.groups import channels as ops
 
 if TYPE_CHECKING:
     from peerwave_tui.cli import Context
@@ -36,9 +35,9 @@ def register(subparsers: argparse._SubParsersAction, parent: argparse.ArgumentPa
     actions = p.add_subparsers(dest="action", metavar="ACTION", required=True)
     json_flag = argparse.ArgumentParser(add_help=False)
     json_flag.add_argument("--json", action="store_true", help="one JSON object per line")
-    actions.add_parser("list", parents=[json_flag], help="the channels you are in")
-    actions.add_parser("discover", parents=[json_flag], help="the server's public channels")
-    create = actions.add_parser("create", parents=[json_flag], help="create a channel")
+    actions.add_parser("list", parents=[parent, json_flag], help="the channels you are in")
+    actions.add_parser("discover", parents=[parent, json_flag], help="the server's public channels")
+    create = actions.add_parser("create", parents=[parent, json_flag], help="create a channel")
     create.add_argument("name", metavar="NAME")
     create.add_argument("--private", action="store_true", help="only members can add people")
     create.add_argument("--description", default="", metavar="TEXT")
@@ -47,13 +46,16 @@ def register(subparsers: argparse._SubParsersAction, parent: argparse.ArgumentPa
         ("leave", "leave a channel"),
         ("members", "who is in a channel"),
     ):
-        sub = actions.add_parser(action, parents=[json_flag], help=what)
+        sub = actions.add_parser(action, parents=[parent, json_flag], help=what)
         sub.add_argument("channel", metavar="CHANNEL", help="a channel's name or id")
     p.set_defaults(handler=run)
 
 
 def run(ctx: Context) -> int:
     args = ctx.args
+
+    # Imported here: the parser loads this module at every start, the app's too.
+    from peerwave_tui.groups import channels as ops
 
     async def body(manager: SignalClientManager) -> int:
         client = await manager.open_account(ctx.server, connect=False)
@@ -133,6 +135,8 @@ async def send_to_channel(client: SignalClient, query: str, text: str, timeout: 
     """``send --channel``: exits 0 once the server stored the group item (its
     ``groupItemDelivered``), also when some member devices still lack our key (they
     get it later, and can still read this message)."""
+    from peerwave_tui.groups import channels as ops
+
     loop = asyncio.get_running_loop()
     deadline = loop.time() + timeout
     channel = await ops.resolve(client, query)

@@ -76,4 +76,4 @@ def _build_app(
         custody = KeyCustody(paths, KeyMode.MEMORY)
     settings = Settings.load(paths.config_file)
     manager = SignalClientManager(paths, custody)
-    return make_app(settings, paths, manager=manager, startup=environment)
+    return make_app(settings, paths, manager=manager, startup=environment, freeze_heap=True)

@@ -13,19 +13,30 @@ from __future__ import annotations
 import argparse
 import asyncio
 import json
+from collections.abc import AsyncIterator
 from datetime import UTC
 from typing import TYPE_CHECKING, Any
 
 from peerwave_tui.commands.common import FLUSH_DEADLINE, run_with_manager
 from peerwave_tui.errors import NetworkError, UsageError
+from peerwave_tui.ui.format import clean_text, one_line
 
 if TYPE_CHECKING:
     from peerwave_tui.cli import Context
     from peerwave_tui.client import SignalClient
+    from peerwave_tui.events import Event
     from peerwave_tui.manager import SignalClientManager
     from peerwave_tui.storage.history import UnreportedMessage
 
 CONNECT_DEADLINE = 30.0
+# JSON escapes C0 controls itself; with ensure_ascii=False it leaves DEL, the C1
+# controls (U+0080..U+009F, some terminals act on them) and the bidirectional
+# overrides as they are. These are written as \uXXXX escapes: the same string, once
+# parsed.
+_JSON_UNSAFE = {
+    code: f"\\u{code:04x}"
+    for code in (*range(0x7F, 0xA0), *range(0x202A, 0x202F), *range(0x2066, 0x206A))
+}
 
 
 def register(subparsers: argparse._SubParsersAction, parent: argparse.ArgumentParser) -> None:
@@ -54,14 +65,11 @@ def run(ctx: Context) -> int:
         client = await manager.open_account(ctx.server)
         # Messages another command (or the app) already fetched come first.
         await _report(client, args)
-        try:
-            await client.wait_drained(CONNECT_DEADLINE)
-        except TimeoutError:
-            raise NetworkError(
-                f"Could not fetch messages from {client.record.server_url} "
-                f"within {CONNECT_DEADLINE:g} s."
-            ) from None
+        await _drained_or_failed(client, events)
         await client.groups.wait_names(CONNECT_DEADLINE)  # channel titles for the output
+        # Held channel messages past 24 h are undecryptable from now on: say so in this
+        # run, not only once the background expiry happens to run.
+        await client.groups.expire_held()
         await _report(client, args)
         if args.timeout:
             loop = asyncio.get_running_loop()
@@ -79,6 +87,44 @@ def run(ctx: Context) -> int:
         return 0
 
     return run_with_manager(ctx, body)
+
+
+async def _drained_or_failed(client: SignalClient, events: AsyncIterator[Event]) -> None:
+    """Until the first drain of pending messages is done. A connection attempt that
+    fails first ends the wait at once, with its reason: a server that is down must
+    not keep the command waiting for the whole deadline."""
+    from peerwave_tui.events import ConnectionChanged
+    from peerwave_tui.models import ConnectionState
+
+    async def failed() -> str:
+        async for event in events:
+            if (
+                isinstance(event, ConnectionChanged)
+                and event.account_id == client.account_id
+                and event.state in (ConnectionState.OFFLINE, ConnectionState.ERROR)
+            ):
+                return event.detail or "the connection failed"
+        return "the connection was closed"
+
+    drained = asyncio.ensure_future(client.wait_drained(CONNECT_DEADLINE))
+    failure = asyncio.ensure_future(failed())
+    try:
+        await asyncio.wait({drained, failure}, return_when=asyncio.FIRST_COMPLETED)
+    finally:
+        failure.cancel()
+    if drained.done():
+        if isinstance(drained.exception(), TimeoutError):
+            raise NetworkError(
+                f"Could not fetch messages from {client.record.server_url} "
+                f"within {CONNECT_DEADLINE:g} s."
+            )
+        drained.result()
+        return
+    drained.cancel()
+    reason = failure.result()
+    raise NetworkError(
+        f"Could not fetch messages from {client.record.server_url}: {reason.rstrip('.')}."
+    )
 
 
 async def _report(client: SignalClient, args: Any) -> None:
@@ -122,20 +168,23 @@ def _format(client: SignalClient, entry: UnreportedMessage, as_json: bool) -> st
                 ),
             },
             ensure_ascii=False,
-        )
-    who = m.sender_name or m.sender_id
+        ).translate(_JSON_UNSAFE)
+    # Everything a peer chose (names, text) is cleaned of control characters, so no
+    # escape sequence reaches the terminal, and a message's further lines are
+    # indented, so a message cannot forge a line that looks like another message.
+    who = one_line(m.sender_name or m.sender_id, 80)
     if m.direction.value == "out":
-        who = f"you (another device) to {entry.conversation_title or m.conversation_id}"
+        who = f"you (another device) to {one_line(entry.conversation_title or m.conversation_id)}"
     shown = (
-        text
+        clean_text(text).replace("\n", "\n    ")
         if m.kind.value == "message"
         else (
             "[could not decrypt]"
             if m.kind.value == "undecryptable"
-            else f"[unsupported: {m.detail or 'unknown'}]"
+            else f"[unsupported: {one_line(m.detail or 'unknown', 60)}]"
         )
     )
-    where = entry.conversation_title or m.conversation_id
+    where = one_line(entry.conversation_title or m.conversation_id)
     prefix = (
         f"[{timestamp}] {where} | {who}:"
         if entry.conversation_kind.value == "group"

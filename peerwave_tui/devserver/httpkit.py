@@ -2,7 +2,8 @@
 
 Bad input never takes the server down: oversize bodies get 413, foreign origins
 403, malformed JSON and wrong types 400, unknown paths 404, and a failing handler
-500 ``{error: "internal_error"}`` (logged, the process carries on).
+500 ``{error: "internal_error"}`` (logged, the process carries on). A client that
+leaves mid-request is one INFO line, not an error with a traceback.
 """
 
 from __future__ import annotations
@@ -91,6 +92,11 @@ def signed(auth: Authenticator, handler: SignedHandler) -> Handler:
     return wrapper
 
 
+def _client_gone(request: web.Request) -> bool:
+    transport = request.transport
+    return transport is None or transport.is_closing()
+
+
 def _client_ip(request: web.Request) -> str:
     return request.remote or "unknown"
 
@@ -110,7 +116,19 @@ def build_middlewares(limiter: RateLimiter | None) -> list[Any]:
             if exc.status < 400:
                 raise
             return json_response({"error": exc.reason}, exc.status, _allow_header(exc))
-        except Exception:  # noqa: BLE001 - the server must carry on after any handler bug
+        except Exception as exc:  # noqa: BLE001 - the server must carry on after any handler bug
+            if isinstance(exc, ConnectionError) and _client_gone(request):
+                # The client left mid-request, e.g. in the middle of a websocket
+                # upgrade (aiohttp: "Cannot write to closing transport", raised out of
+                # engineio's handler): network life, not a server bug. The answer
+                # below never arrives; aiohttp drops it quietly.
+                log.info(
+                    "client gone during %s %s (%s)",
+                    request.method,
+                    request.path,
+                    type(exc).__name__,
+                )
+                return json_response({"error": "connection_lost"}, 500)
             log.exception("internal error in %s %s", request.method, request.path)
             return json_response({"error": "internal_error"}, 500)
 

@@ -2,7 +2,8 @@
 
 Prints exactly one line to standard output, ``listening on http://HOST:PORT``, once
 it accepts connections. Logs (every OTP among them) go to standard error, or to
-``--log-file``. Ctrl+C ends it cleanly with exit status 0 and no traceback.
+``--log-file``, one line per record (``logsetup``): no library traceback reaches the
+terminal. Ctrl+C ends it cleanly with exit status 0 and no traceback.
 """
 
 from __future__ import annotations
@@ -13,14 +14,13 @@ import logging
 import signal
 import sqlite3
 import sys
-from pathlib import Path
 
 from peerwave_tui.devserver.app import DevServer
 from peerwave_tui.devserver.config import DevServerConfig
+from peerwave_tui.devserver.logsetup import log_loop_exception, log_unraisable, make_handler
 
 log = logging.getLogger(__name__)
 
-_FORMAT = "%(asctime)s %(levelname)s %(name)s: %(message)s"
 _CHATTY = ("aiohttp.access", "aiohttp.server", "socketio", "engineio", "asyncio")
 
 
@@ -31,7 +31,7 @@ def run_from_args(args: argparse.Namespace) -> int:
         sys.stderr.write(f"peerwave-tui devserver: {exc}\n")
         return 2
     try:
-        handler = _log_handler(getattr(args, "log_file", None))
+        handler = make_handler(getattr(args, "log_file", None))
     except OSError as exc:
         sys.stderr.write(f"peerwave-tui devserver: cannot open the log file: {exc.strerror}\n")
         return 2
@@ -40,23 +40,20 @@ def run_from_args(args: argparse.Namespace) -> int:
     root.setLevel(logging.INFO)
     for name in _CHATTY:
         logging.getLogger(name).setLevel(logging.WARNING)
+    previous_hook = sys.unraisablehook
+    sys.unraisablehook = log_unraisable
     try:
         return asyncio.run(serve(config))
     except KeyboardInterrupt:  # a second Ctrl+C during shutdown
         return 0
+    except Exception as exc:  # noqa: BLE001 - one line, never a traceback on the terminal
+        log.debug("stopped by an unexpected error", exc_info=True)
+        _fail(f"stopped by an unexpected error ({type(exc).__name__})")
+        return 1
     finally:
+        sys.unraisablehook = previous_hook
         root.removeHandler(handler)
         handler.close()
-
-
-def _log_handler(log_file: str | None) -> logging.Handler:
-    handler: logging.Handler
-    if log_file:
-        handler = logging.FileHandler(Path(log_file), encoding="utf-8")
-    else:
-        handler = logging.StreamHandler(sys.stderr)
-    handler.setFormatter(logging.Formatter(_FORMAT))
-    return handler
 
 
 def _fail(message: str) -> None:
@@ -67,6 +64,7 @@ async def serve(config: DevServerConfig) -> int:
     """Start, print the ready line, wait for SIGINT/SIGTERM, stop."""
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
+    loop.set_exception_handler(log_loop_exception)
     for signum in (signal.SIGINT, signal.SIGTERM):
         loop.add_signal_handler(signum, stop.set)
     server = DevServer(config)

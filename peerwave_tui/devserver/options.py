@@ -8,10 +8,20 @@ from __future__ import annotations
 import argparse
 
 
+def _port(text: str) -> int:
+    try:
+        port = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"not a port number: {text!r}") from None
+    if not 0 <= port <= 65535:
+        raise argparse.ArgumentTypeError(f"a port is 0..65535, not {port}")
+    return port
+
+
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--host", default="127.0.0.1", help="bind address (default 127.0.0.1)")
     parser.add_argument(
-        "--port", type=int, default=3000, help="port (default 3000; 0 picks a free one)"
+        "--port", type=_port, default=3000, help="port (default 3000; 0 picks a free one)"
     )
     parser.add_argument(
         "--data",

@@ -57,27 +57,44 @@ PLAINTEXT_CIPHER = 0
 MESSAGE = "message"
 HOLD_FOR_MS = 24 * 3600 * 1000  # a held item becomes "undecryptable" after this
 MAX_HELD_PER_SENDER = 500  # per channel and sender device; more is a flood
-DISTRIBUTIONS_PER_MINUTE = 20  # per sender device; a real one sends one per rotation
+DISTRIBUTIONS_PER_MINUTE = 20  # per sender device and channel; a real one: one per rotation
+ALL_DISTRIBUTIONS_PER_MINUTE = 60  # per sender device over all channels
 FUTURE_SLACK_MS = 5 * 60 * 1000  # item times further ahead are replaced by ours
 
 
 class DistributionGate:
-    """Caps how many distributions of one sender device are used per minute.
+    """Caps how many distributions of one sender device are used per minute: per
+    channel (an honest sender makes one per rotation) and over all channels (above
+    any honest sender's pace: its server lets it post 30 a minute, and ours posts at
+    most 25; a device that joins many channels at once gets one per channel from
+    each member, all within a minute or two).
 
     Lives on the client and is only touched from its store thread."""
 
-    def __init__(self, per_minute: int = DISTRIBUTIONS_PER_MINUTE) -> None:
+    def __init__(
+        self,
+        per_minute: int = DISTRIBUTIONS_PER_MINUTE,
+        all_per_minute: int = ALL_DISTRIBUTIONS_PER_MINUTE,
+    ) -> None:
         self.per_minute = per_minute
-        self._windows: dict[tuple[str, int], tuple[int, int]] = {}
+        self.all_per_minute = all_per_minute
+        self._windows: dict[tuple[str, int, str | None], tuple[int, int]] = {}
 
-    def allow(self, user_id: str, device_id: int, now_ms: int) -> bool:
+    def allow(self, user_id: str, device_id: int, group_id: str, now_ms: int) -> bool:
         minute = now_ms // 60_000
-        start, count = self._windows.get((user_id, device_id), (minute, 0))
-        if start != minute:
-            start, count = minute, 0
-        if count >= self.per_minute:
+        keys: tuple[tuple[str, int, str | None], ...] = (
+            (user_id, device_id, group_id),
+            (user_id, device_id, None),
+        )
+        limits = (self.per_minute, self.all_per_minute)
+        counts = []
+        for key in keys:
+            start, count = self._windows.get(key, (minute, 0))
+            counts.append(0 if start != minute else count)
+        if any(count >= limit for count, limit in zip(counts, limits, strict=True)):
             return False
-        self._windows[(user_id, device_id)] = (start, count + 1)
+        for key, count in zip(keys, counts, strict=True):
+            self._windows[key] = (minute, count + 1)
         if len(self._windows) > 10_000:  # bounded: forget old windows
             self._windows = {k: v for k, v in self._windows.items() if v[0] == minute}
         return True
@@ -360,7 +377,7 @@ def accept_distribution(
     it unlocks. A flood beyond the gate, or a broken message, is only logged."""
     if (sender, sender_device) == (me.user_id, me.device_id):
         return Released()
-    if not gate.allow(sender, sender_device, now_ms):
+    if not gate.allow(sender, sender_device, group_id, now_ms):
         log.warning("too many sender key distributions from one device; ignoring one")
         return Released()
     keys = KeyManager(history.conn)

@@ -98,31 +98,64 @@ def lacking_devices(
     return own[0], lacking
 
 
-def users_without_session(conn: Any, targets: list[tuple[str, int]]) -> list[str]:
-    """Members with a target device we have no session with (their bundle is needed)."""
+def devices_without_session(conn: Any, targets: list[tuple[str, int]]) -> list[tuple[str, int]]:
+    """Target devices we have no 1:1 session with (their user's bundle is needed)."""
     keys = KeyManager(conn)
-    users = {user for user, device in targets if not keys.has_session(user, device)}
-    return sorted(users)
+    return [(user, device) for user, device in targets if not keys.has_session(user, device)]
+
+
+@dataclass(frozen=True)
+class SealedDistribution:
+    """Our key's original distribution, 1:1-encrypted for one device.
+
+    Kept (in memory) while that device has not got it, and sent again as it is: a
+    fresh 1:1 encryption for every retry would move our sending chain with that
+    device one step each time, and after 2000 steps the device could no longer read
+    anything from us (the current PeerWave server refuses every distribution to an
+    offline device, and we retry before each of our group messages)."""
+
+    generation: int
+    message_type: int
+    ciphertext: bytes
+    identity: bytes | None  # the device's identity key it was encrypted for
 
 
 def encrypt_distribution(
-    conn: Any, channel_id: str, user_id: str, device_id: int, generation: int
-) -> tuple[int, bytes] | None:
-    """Our current key's ORIGINAL distribution, 1:1-encrypted for one device:
-    ``(messageType, ciphertext)``; None when that cannot be done now (no session, an
-    unaccepted identity change, or the key changed meanwhile)."""
+    conn: Any,
+    channel_id: str,
+    user_id: str,
+    device_id: int,
+    generation: int,
+    reuse: SealedDistribution | None = None,
+) -> SealedDistribution | None:
+    """Our current key's ORIGINAL distribution, 1:1-encrypted for one device (``reuse``
+    again when it was made for this key and this device's identity key); None when
+    that cannot be done now (no session, an unaccepted identity change, or the key
+    changed meanwhile)."""
     tables = GroupTables(conn)
     keys = KeyManager(conn)
     with transaction(conn):
         own = tables.own_key(channel_id)
         if own is None or own[0] != generation:
             return None
-        distribution = keys.create_sender_key(channel_id)  # the original, until rotation
         try:
-            return keys.encrypt(user_id, device_id, distribution)
+            keys.check_can_send(user_id)
+            known = keys.identities.trusted_key(user_id, device_id)
+            identity = known[0] if known is not None else None
+            if (
+                reuse is not None
+                and reuse.generation == generation
+                and reuse.identity is not None
+                and reuse.identity == identity
+                and keys.has_session(user_id, device_id)
+            ):
+                return reuse
+            distribution = keys.create_sender_key(channel_id)  # the original, until rotation
+            message_type, ciphertext = keys.encrypt(user_id, device_id, distribution)
         except (NoSessionError, UntrustedIdentityError) as exc:
             log.info("a member device cannot get our sender key now (%s)", type(exc).__name__)
             return None
+        return SealedDistribution(generation, message_type, ciphertext, identity)
 
 
 def mark_distributed(
@@ -236,6 +269,8 @@ def requeue(conn: Any, item_id: str) -> str | None:
 __all__ = [
     "ROTATE_AFTER",
     "MembershipPlan",
+    "SealedDistribution",
+    "devices_without_session",
     "encrypt_distribution",
     "encrypt_group_item",
     "fail_items",
@@ -245,5 +280,4 @@ __all__ = [
     "record_read",
     "requeue",
     "sync_membership",
-    "users_without_session",
 ]

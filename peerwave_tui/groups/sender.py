@@ -11,7 +11,11 @@ server ignores a repeated one and says ``existing``).
 Distributions are paced (``DistributionPacer``: at most 25 a minute per server, and a
 pause after a 429); a failure (the current PeerWave server answers 500 for an offline
 device) leaves the device marked as lacking our key. It gets the key when that member
-comes online (``presence:update``), before our next message, or when the pacer allows.
+comes online (``presence:update``), before our next message, or when the pacer allows,
+and every retry sends the same sealed bytes (``outbound.SealedDistribution``): a fresh
+1:1 encryption per retry would move our chain with that device a step each time. A
+member whose bundle lacked keys for a device is not asked again for ``BUNDLE_RETRY``
+seconds, or until they come online (bundle fetches cost prekeys and rate limit).
 A message never waits for every device to have our key: a device that gets it later
 can still read it, because what it gets is the original distribution.
 """
@@ -50,6 +54,9 @@ RECEIPT_TIMEOUT = 15.0
 RATE_LIMIT_PAUSE = 60.0  # after a 429 without Retry-After
 RETRY_AFTER_ERROR = (2.0, 60.0)
 NOT_MEMBER = "You are not a member of this channel (any more)."
+BUNDLE_RETRY = 600.0  # seconds before asking again for a bundle that lacked a device
+SEALED_KEEP = 24 * 3600.0  # seconds an undelivered sealed distribution is sent again
+MAX_SEALED = 10_000
 
 
 class DistributionPacer:
@@ -102,6 +109,10 @@ class GroupSender:
         self._stored_waiters: dict[str, asyncio.Future[None]] = {}
         # (channel, user or None for everyone) whose devices still lack our key
         self._redistribute: set[tuple[str, str | None]] = set()
+        # (channel, user, device) -> (when made, our key's distribution sealed for it)
+        self._sealed: dict[tuple[str, str, int], tuple[float, outbound.SealedDistribution]] = {}
+        # user -> (when their bundle was fetched, their devices still without a session)
+        self._no_session: dict[str, tuple[float, frozenset[int]]] = {}
         self.pacer = DistributionPacer()
         self.receipt_timeout = RECEIPT_TIMEOUT
 
@@ -241,18 +252,12 @@ class GroupSender:
         if not targets:
             return
         client = self._client
-        need = await client.store.run(lambda c: outbound.users_without_session(c, targets))
-        for user_id in need:
-            try:
-                await client.refresh_devices(user_id)  # builds sessions (trust checked)
-            except ApiError as exc:
-                if isinstance(exc, AuthError):
-                    raise
-                log.info("no bundle for a channel member (%s)", type(exc).__name__)
+        await self._build_sessions(targets)
         for user_id, device_id in targets:
             if self.pacer.wait_time() > 0:
                 self._redistribute.add((channel_id, None))  # the rest when the pacer allows
                 return
+            slot = (channel_id, user_id, device_id)
             sealed = await client.store.run(
                 partial(
                     outbound.encrypt_distribution,
@@ -260,12 +265,14 @@ class GroupSender:
                     user_id=user_id,
                     device_id=device_id,
                     generation=generation,
+                    reuse=self._kept_sealed(slot),
                 )
             )
             if sealed is None:
+                self._sealed.pop(slot, None)
                 continue  # no session or an unaccepted key: no request spent on it
+            self._keep_sealed(slot, sealed)
             self.pacer.take()
-            message_type, ciphertext = sealed
             try:
                 await client.http(
                     partial(
@@ -273,8 +280,8 @@ class GroupSender:
                         channel_id,
                         user_id,
                         device_id,
-                        ciphertext,
-                        message_type,
+                        sealed.ciphertext,
+                        sealed.message_type,
                     )
                 )
             except RateLimitedError as exc:
@@ -285,9 +292,11 @@ class GroupSender:
                 if isinstance(exc, AuthError):
                     raise
                 # The PeerWave server answers 500 for an offline device: it stays
-                # marked as lacking our key and gets it when it comes online.
+                # marked as lacking our key and gets it (these same bytes) when it
+                # comes online.
                 log.info("a sender key distribution was not delivered (%s)", exc.status)
                 continue
+            self._sealed.pop(slot, None)
             await client.store.run(
                 partial(
                     outbound.mark_distributed,
@@ -297,6 +306,67 @@ class GroupSender:
                     generation=generation,
                 )
             )
+
+    def _kept_sealed(self, slot: tuple[str, str, int]) -> outbound.SealedDistribution | None:
+        kept = self._sealed.get(slot)
+        if kept is None:
+            return None
+        if time.monotonic() - kept[0] > SEALED_KEEP:
+            del self._sealed[slot]
+            return None
+        return kept[1]
+
+    def _keep_sealed(self, slot: tuple[str, str, int], sealed: outbound.SealedDistribution) -> None:
+        kept = self._sealed.get(slot)
+        if kept is not None and kept[1] is sealed:
+            return
+        if len(self._sealed) >= MAX_SEALED:  # bounded: the oldest goes
+            del self._sealed[min(self._sealed, key=lambda k: self._sealed[k][0])]
+        self._sealed[slot] = (time.monotonic(), sealed)
+
+    async def _build_sessions(self, targets: list[tuple[str, int]]) -> None:
+        """Sessions from bundles for the members whose target devices have none. A
+        member whose bundle had no keys for those devices a moment ago is not asked
+        again for ``BUNDLE_RETRY`` seconds (or until they come online): every bundle
+        fetch costs requests under a tight rate limit and, on the PeerWave server,
+        one-time prekeys of their devices and of ours (protocol.md §9)."""
+        client = self._client
+        missing = await client.store.run(lambda c: outbound.devices_without_session(c, targets))
+        if not missing:
+            return
+        now = time.monotonic()
+        wanted: dict[str, set[int]] = {}
+        for user_id, device_id in missing:
+            wanted.setdefault(user_id, set()).add(device_id)
+        asked = []
+        for user_id, devices in sorted(wanted.items()):
+            tried = self._no_session.get(user_id)
+            if tried is not None and now - tried[0] < BUNDLE_RETRY and devices <= tried[1]:
+                continue
+            asked.append(user_id)
+            try:
+                await client.refresh_devices(user_id)  # builds sessions (trust checked)
+            except ApiError as exc:
+                if isinstance(exc, AuthError):
+                    raise
+                log.info("no bundle for a channel member (%s)", type(exc).__name__)
+        if not asked:
+            return
+        still = await client.store.run(
+            lambda c: outbound.devices_without_session(
+                c, [(u, d) for u, d in missing if u in asked]
+            )
+        )
+        for user_id in asked:
+            left = frozenset(d for u, d in still if u == user_id)
+            if left:
+                self._no_session[user_id] = (now, left)
+            else:
+                self._no_session.pop(user_id, None)
+
+    def member_online(self, user_id: str) -> None:
+        """A member came online: a device of theirs may have keys now."""
+        self._no_session.pop(user_id, None)
 
     async def _deliver(self, item: GroupOutgoing) -> None:
         client = self._client

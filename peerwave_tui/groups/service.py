@@ -43,6 +43,7 @@ from peerwave_tui.models import (
     MessageStatus,
     ms_to_datetime,
 )
+from peerwave_tui.signal import TrustEvent, TrustEventKind
 from peerwave_tui.storage.history import History
 from peerwave_tui.storage.tx import transaction
 from peerwave_tui.wire import (
@@ -129,8 +130,25 @@ class Groups:
         result = await client.store.run(
             lambda c: process_live_distribution(c, dist, me, now, self.gate)
         )
-        client.on_trust_news(result.trust)
+        client.on_trust_news(result.trust)  # identity changes reach on_trust_events too
         await self._tell(result.released)
+
+    async def on_trust_events(self, events: list[TrustEvent]) -> None:
+        """A member device with a new identity key was reinstalled at the same device
+        id (protocol.md §1): it lost our sender keys with its old install, and gets
+        them again like a new device (once the new key is accepted, if it must be).
+        The member-device list cannot tell: the device id did not change."""
+        changed = sorted(
+            {(e.user_id, e.device_id) for e in events if e.kind is TrustEventKind.IDENTITY_CHANGED}
+        )
+        for user_id, device_id in changed:
+
+            def forget(conn: Any, user_id: str = user_id, device_id: int = device_id) -> list[str]:
+                with transaction(conn):
+                    return GroupTables(conn).forget_holder(user_id, device_id)
+
+            for channel_id in await self._client.store.run(forget):
+                self.sender.redistribute(channel_id, user_id)
 
     async def on_delivered(self, notice: GroupItemDelivered) -> None:
         await self.sender.on_delivered(notice.item_id)
@@ -172,6 +190,7 @@ class Groups:
         if not presence.online:
             return
         user_id = presence.user_id
+        self.sender.member_online(user_id)
         lacking = await self._client.store.run(lambda c: GroupTables(c).channels_lacking(user_id))
         for channel_id in lacking:
             self.sender.redistribute(channel_id, user_id)

@@ -239,6 +239,20 @@ class GroupTables:
             (channel_id, user_id, device_id),
         )
 
+    def forget_holder(self, user_id: str, device_id: int) -> list[str]:
+        """The device lost every sender key of ours (a new install at the same device
+        id); the channels where it had our current one."""
+        rows = self.conn.execute(
+            "SELECT channel_id FROM channel_devices WHERE user_id = ? AND device_id = ?"
+            " AND has_key = 1 ORDER BY channel_id",
+            (user_id, device_id),
+        ).fetchall()
+        self.conn.execute(
+            "UPDATE channel_devices SET has_key = 0 WHERE user_id = ? AND device_id = ?",
+            (user_id, device_id),
+        )
+        return [r[0] for r in rows]
+
     def lacking(self, channel_id: str, user_id: str | None = None) -> list[tuple[str, int]]:
         sql = "SELECT user_id, device_id FROM channel_devices WHERE channel_id = ? AND has_key = 0"
         params: tuple[Any, ...] = (channel_id,)

@@ -1,5 +1,6 @@
 """Schema version 2: contacts, conversations, message history, outbox, dedupe ledger;
-version 3: signal channels (membership, sender-key distribution, held items, group outbox).
+version 3: signal channels (membership, sender-key distribution, held items, group outbox);
+version 4: drops an unused index.
 
 Kept apart from the Signal tables of version 1 because the two evolve separately.
 """
@@ -175,4 +176,10 @@ CREATE TABLE group_readers (
     reader  TEXT NOT NULL,
     PRIMARY KEY (item_id, reader)
 );
+"""
+
+# Version 4: no query reads messages by status; the index only cost every insert an
+# extra b-tree update (and the commit its pages).
+V4 = """
+DROP INDEX IF EXISTS messages_by_status;
 """

@@ -112,8 +112,14 @@ def _v3(conn: Any) -> None:
     _run_script(conn, V3)
 
 
+def _v4(conn: Any) -> None:
+    from peerwave_tui.storage.history_schema import V4
+
+    _run_script(conn, V4)
+
+
 # Append new migrations here; never edit one that has shipped.
-MIGRATIONS: list[Migration] = [_v1, _v2, _v3]
+MIGRATIONS: list[Migration] = [_v1, _v2, _v3, _v4]
 SCHEMA_VERSION = len(MIGRATIONS)
 
 

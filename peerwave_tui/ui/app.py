@@ -24,6 +24,7 @@ from typing import ClassVar
 from rich.text import Text
 from textual.app import App
 from textual.binding import Binding, BindingType
+from textual.notifications import SeverityLevel
 from textual.theme import Theme
 from textual.worker import Worker
 
@@ -33,6 +34,7 @@ from peerwave_tui.manager_api import ManagerAPI
 from peerwave_tui.models import AccountRecord, ConnectionState, utc_now
 from peerwave_tui.paths import Paths
 from peerwave_tui.settings import DEFAULT_THEME, Settings
+from peerwave_tui.ui import heap
 from peerwave_tui.ui.bridge import pump_events
 from peerwave_tui.ui.channels import ChannelCommands
 from peerwave_tui.ui.commands import (
@@ -84,6 +86,7 @@ class PeerwaveApp(App[None], inherit_bindings=False):
         today: Callable[[], date] = date.today,
         now: Callable[[], datetime] = utc_now,
         startup: Startup | None = None,
+        freeze_heap: bool = False,
     ) -> None:
         fix_escape_digit_keys()  # before the driver parses a single key
         super().__init__(css_path=stylesheet_paths())
@@ -114,6 +117,7 @@ class PeerwaveApp(App[None], inherit_bindings=False):
         self._close_task: asyncio.Future[None] | None = None
         self._start_worker: Worker[None] | None = None
         self._unlock_open = False
+        self._freeze_heap = freeze_heap
 
     # --- lifecycle ------------------------------------------------------------------
 
@@ -168,6 +172,17 @@ class PeerwaveApp(App[None], inherit_bindings=False):
             await self._start_and_show()
         finally:
             self.started.set()
+        if self._freeze_heap:
+            heap.freeze_heap()
+            self.run_worker(
+                heap.freeze_when_connected(self._all_connected),
+                name="freeze-heap",
+                exit_on_error=False,
+            )
+
+    def _all_connected(self) -> bool:
+        tabs = list(self.main.tabs.values())
+        return bool(tabs) and all(tab.state is ConnectionState.CONNECTED for tab in tabs)
 
     async def _start_and_show(self) -> None:
         opened: list[OpenConversation] = []
@@ -326,6 +341,20 @@ class PeerwaveApp(App[None], inherit_bindings=False):
         await self.main.ensure_tab(account)
         self.main.server_tabs.activate(account.account_id)
 
+    def notify(
+        self,
+        message: str,
+        *,
+        title: str = "",
+        severity: SeverityLevel = "information",
+        timeout: float | None = None,
+        markup: bool = False,
+    ) -> None:
+        """Every toast, the screens' and widgets' too, lands here. Their text carries
+        names and messages chosen by peers and servers: it is never read as markup
+        (a name like "x[/]" would end the app, "[@click=...]" would be an action)."""
+        super().notify(message, title=title, severity=severity, timeout=timeout, markup=False)
+
     def request_unlock(self, *, asked: bool = False) -> None:
         """Ask for the passphrase if a store is locked (or say that none is). A store
         locked because no keyring is usable gets the keyring help instead: no
@@ -474,6 +503,17 @@ def make_app(
     today: Callable[[], date] = date.today,
     now: Callable[[], datetime] = utc_now,
     startup: Startup | None = None,
+    freeze_heap: bool = False,
 ) -> PeerwaveApp:
-    """The one way to build the app (CLI, demo, tests, screenshots)."""
-    return PeerwaveApp(settings, paths, manager, env=env, today=today, now=now, startup=startup)
+    """The one way to build the app (CLI, demo, tests, screenshots). ``freeze_heap``:
+    for the real program only (``peerwave-tui``, the demo): see ``ui/heap.py``."""
+    return PeerwaveApp(
+        settings,
+        paths,
+        manager,
+        env=env,
+        today=today,
+        now=now,
+        startup=startup,
+        freeze_heap=freeze_heap,
+    )

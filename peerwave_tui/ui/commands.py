@@ -7,7 +7,9 @@ from collections.abc import Callable, Iterable
 from functools import partial
 from typing import TYPE_CHECKING, cast
 
-from textual.command import DiscoveryHit, Hit, Hits, Provider
+from textual.command import DiscoveryHit, Hit, Hits, Matcher, Provider
+from textual.content import Content
+from textual.markup import escape
 
 from peerwave_tui.models import ConnectionState
 from peerwave_tui.ui.format import one_line
@@ -29,16 +31,28 @@ class _CommandList(Provider):
     def commands(self) -> Iterable[Command]:
         raise NotImplementedError
 
+    # Command texts carry names chosen by peers and servers: they are shown as plain
+    # text, never parsed as markup (a name like "x[/]" must not break the palette).
     async def discover(self) -> Hits:
         for text, help_text, run in self.commands():
-            yield DiscoveryHit(text, run, help=help_text)
+            yield DiscoveryHit(Content(text), run, text=text, help=escape(help_text))
 
     async def search(self, query: str) -> Hits:
         matcher = self.matcher(query)
         for text, help_text, run in self.commands():
             score = matcher.match(text)
             if score > 0:
-                yield Hit(score, matcher.highlight(text), run, text=text, help=help_text)
+                yield Hit(score, _highlight(matcher, text), run, text=text, help=escape(help_text))
+
+
+def _highlight(matcher: Matcher, text: str) -> Content:
+    """``Matcher.highlight`` without reading ``text`` as markup."""
+    content = Content(text)
+    _score, offsets = matcher.fuzzy_search.match(matcher.query, text)
+    for offset in offsets:
+        if not text[offset].isspace():
+            content = content.stylize(matcher.match_style, offset, offset + 1)
+    return content
 
 
 class ServerCommands(_CommandList):

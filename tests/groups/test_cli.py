@@ -3,12 +3,13 @@ messages, end to end in subprocesses."""
 
 from __future__ import annotations
 
+import asyncio
 import json
 import re
 from pathlib import Path
 
 from tests.devserver_fixtures import running_devserver
-from tests.groups.helpers import close_all, register_member
+from tests.groups.helpers import close_all, register_member, until
 from tests.integration.helpers import cli, one_line_error
 
 
@@ -86,3 +87,43 @@ async def test_channel_commands_send_and_receive(tmp_path: Path) -> None:
             assert "No channel matches 'nowhere'" in err
         finally:
             await close_all(carol)
+
+
+async def test_send_with_a_member_offline_on_a_server_that_refuses_their_key(
+    tmp_path: Path,
+) -> None:
+    """The current PeerWave server answers 500 to a distribution for an offline
+    device: ``send --channel`` still exits 0 once the item is stored; the member's
+    ``receive`` does not print what it cannot read yet, and prints it as soon as the
+    key comes (the next time the sender writes while the member is online)."""
+    async with running_devserver(tmp_path / "srv", quirk_offline_skdm_500=True) as server:
+        alice, bob = tmp_path / "alice", tmp_path / "bob"
+        await _register(alice, server, "alice@example.org", "Alice")
+        await _register(bob, server, "bob@example.org", "Bob")
+        rc, out, err = await cli(alice, "channel", "create", "quirky", "--json")
+        assert rc == 0, err
+        channel_id = _json_lines(out)[0]["id"]
+        rc, out, err = await cli(bob, "channel", "join", "quirky")
+        assert rc == 0, err
+        rc, out, err = await cli(alice, "channel", "members", "quirky", "--json")
+        assert rc == 0, err
+        [bob_id] = [m["userId"] for m in _json_lines(out) if not m["owner"]]
+
+        # Bob is offline (no process of his runs): his key is refused, the item stored.
+        rc, out, err = await cli(alice, "send", "--channel", "quirky", "while you sleep")
+        assert (rc, out) == (0, ""), err
+        rc, out, err = await cli(bob, "receive", "--json")
+        assert (rc, out) == (0, ""), err  # held: no key yet, and not 24 hours old
+
+        listening = asyncio.create_task(cli(bob, "receive", "--json", "--timeout", "20"))
+        hub = server.server.context.hub
+        await until(lambda: hub.user_online(str(bob_id)), "Bob online", timeout=60)
+        rc, out, err = await cli(alice, "send", "--channel", "quirky", "good morning")
+        assert (rc, out) == (0, ""), err
+        rc, out, err = await listening
+        assert rc == 0, err
+        lines = _json_lines(out)
+        assert [(m["text"], m["conversation"], m["channelId"]) for m in lines] == [
+            ("while you sleep", "quirky", channel_id),
+            ("good morning", "quirky", channel_id),
+        ]

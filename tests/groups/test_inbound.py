@@ -13,6 +13,7 @@ from typing import Any
 import pytest
 
 from peerwave_tui.groups.inbound import (
+    ALL_DISTRIBUTIONS_PER_MINUTE,
     DISTRIBUTIONS_PER_MINUTE,
     HOLD_FOR_MS,
     DistributionGate,
@@ -204,7 +205,38 @@ def test_a_flood_of_distributions_is_capped(
         used += _rows(bob, "SELECT record FROM sender_keys") != before
     assert used == DISTRIBUTIONS_PER_MINUTE
     # A minute later the sender is heard again.
-    assert gate.allow("alice", 1, NOW + 60_000)
+    assert gate.allow("alice", 1, GROUP, NOW + 60_000)
+
+
+def test_a_device_joining_many_channels_gets_every_key_but_a_flood_is_capped(
+    accounts: Callable[[str], Account], directory: KeyDirectory
+) -> None:
+    """A sender's pacer posts up to 25 distributions a minute, one per channel when a
+    device of ours is new in many channels: none of them may be thrown away."""
+    alice, bob = accounts("alice"), accounts("bob")
+    gate = DistributionGate()
+    groups = [f"5b0c7a4e-2d61-4f0e-8a3c-{n:012d}" for n in range(25)]
+    for group in groups:
+        with alice.keys() as keys:
+            if not keys.has_session(bob.user_id, bob.device_id):
+                keys.process_bundle(bob.user_id, directory.bundle(bob.user_id))
+            distribution = keys.create_sender_key(group)
+        plaintext = bob.receive(alice, alice.send(bob, distribution))
+        with bob.conn() as conn:
+            history = History(conn)
+            with transaction(conn):
+                accept_distribution(
+                    history, group, alice.user_id, alice.device_id, plaintext, _me(bob), NOW, gate
+                )
+    with bob.keys() as keys:
+        held = [keys.has_sender_key(g, alice.user_id, alice.device_id) for g in groups]
+    assert all(held)
+    # Over all channels, a device is still capped within the minute.
+    used = sum(
+        gate.allow(alice.user_id, alice.device_id, f"flood-{n}", NOW + 1)
+        for n in range(ALL_DISTRIBUTIONS_PER_MINUTE)
+    )
+    assert used == ALL_DISTRIBUTIONS_PER_MINUTE - len(groups)
 
 
 def test_garbage_group_items_are_recorded_as_undecryptable(

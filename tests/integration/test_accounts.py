@@ -13,6 +13,7 @@ import pytest
 from peerwave_tui.errors import (
     LoginRejectedError,
     RegistrationIncompleteError,
+    RemovedLocallyOnlyError,
     ServerUnreachableError,
 )
 from peerwave_tui.models import KeyMode
@@ -204,3 +205,22 @@ async def test_remove_account_everywhere(tmp_path: Path) -> None:
             await log.close()
             await alice_mgr.aclose()
             await bob_mgr.aclose()
+
+
+async def test_removing_while_the_server_is_down_removes_locally_and_says_so(
+    tmp_path: Path,
+) -> None:
+    manager = new_manager(tmp_path / "alice")
+    try:
+        async with running_devserver(tmp_path / "srv") as server:
+            alice = await register(manager, server, "alice@example.org", "Alice")
+        # The server is gone: nothing can tell it to forget this device.
+        store_dir = manager.paths.store_dir(alice.server_key, alice.client_id)
+        assert store_dir.is_dir()
+        with pytest.raises(RemovedLocallyOnlyError, match="still lists this device"):
+            await manager.remove_account(alice.account_id)
+        assert manager.accounts() == []
+        assert load_accounts(manager.paths.servers_file) == []
+        assert not store_dir.exists()
+    finally:
+        await manager.aclose()

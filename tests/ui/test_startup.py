@@ -4,7 +4,9 @@ builds it after the first paint, in a thread), and a failing start shows, not ra
 from __future__ import annotations
 
 import asyncio
+import sys
 import threading
+from pathlib import Path
 
 from textual.widgets import Static
 
@@ -64,3 +66,48 @@ async def test_no_keyring_at_start_shows_the_options_and_other_servers_stay(
         assert "No secure keyring is available for new stores." in text
         assert "--key-mode passphrase" in text
         assert len(app.main.server_tabs.account_ids()) == 1  # saved servers still show
+
+
+# Run in a process of its own: freezing would keep this test process's heap for good.
+FREEZE_PROBE = """
+import asyncio, gc, sys, tempfile
+from pathlib import Path
+from peerwave_tui.paths import Paths
+from peerwave_tui.settings import Settings
+from peerwave_tui.ui.app import make_app
+from tests.ui.memory_manager import MemoryManager
+
+async def main(freeze):
+    memory = MemoryManager()
+    memory.add_account("Alpha", port=3001)
+    with tempfile.TemporaryDirectory() as home:
+        paths = Paths.from_home(Path(home)).ensure()
+        app = make_app(Settings(), paths, manager=memory, env={}, freeze_heap=freeze)
+        async with app.run_test(size=(80, 24)) as pilot:
+            await asyncio.wait_for(app.started.wait(), 60)
+            await pilot.pause()
+            print(gc.get_freeze_count())
+
+asyncio.run(main(sys.argv[1] == "freeze"))
+"""
+
+
+async def test_the_real_program_freezes_its_heap_once_started_and_tests_do_not() -> None:
+    root = str(Path(__file__).resolve().parents[2])
+    counts = {}
+    for mode in ("freeze", "keep"):
+        proc = await asyncio.create_subprocess_exec(
+            sys.executable,
+            "-c",
+            FREEZE_PROBE,
+            mode,
+            cwd=root,
+            stdout=asyncio.subprocess.PIPE,
+            stderr=asyncio.subprocess.PIPE,
+        )
+        out, err = await asyncio.wait_for(proc.communicate(), 120)
+        assert proc.returncode == 0, err.decode(errors="replace")[-2000:]
+        counts[mode] = int(out.decode().split()[-1])
+    # Everything built by then (Textual, the app) is out of the collector's full passes.
+    assert counts["freeze"] > 10_000
+    assert counts["keep"] == 0

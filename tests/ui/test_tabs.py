@@ -42,6 +42,37 @@ async def test_unread_counts_and_mentions_show_on_tabs_and_clear_when_read(
         await until(pilot, lambda: _label(app, world.gamma) == "Gamma ●")
 
 
+async def test_a_tab_draws_each_new_count_whether_or_not_its_width_changes(
+    build_app, memory
+) -> None:
+    """A count of the same width is redrawn without laying the screen out again (a
+    drain changes it many times a second); a wider one moves the tabs after it."""
+    world = three_servers(memory)
+    app = build_app()
+    async with app.run_test(size=(120, 36)) as pilot:
+        await started(app, pilot)
+        app.main.open_conversation(world.alpha.account_id, "u-alice")
+        beta = app.main.server_tabs.tab_for(world.beta.account_id)
+        gamma = app.main.server_tabs.tab_for(world.gamma.account_id)
+        assert beta is not None and gamma is not None
+
+        def drawn() -> str:
+            return beta.visual.plain  # type: ignore[attr-defined]
+
+        await until(pilot, lambda: drawn() == "Beta ● 2", drawn)
+        width, gamma_x = beta.region.width, gamma.region.x
+        memory.deliver(world.beta, "u-carol", "three")
+        await until(pilot, lambda: drawn() == "Beta ● 3", drawn)
+        assert beta.label.plain == "Beta ● 3"
+        await pilot.pause()
+        assert (beta.region.width, gamma.region.x) == (width, gamma_x)
+        for n in range(7):
+            memory.deliver(world.beta, "u-carol", f"more {n}")
+        await until(pilot, lambda: drawn() == "Beta ● 10", drawn)
+        await until(pilot, lambda: gamma.region.x == gamma_x + 1, "gamma moved right")
+        assert beta.region.width == width + 1
+
+
 async def test_connection_states_show_in_tabs_and_the_status_line_counts_down(
     build_app, memory
 ) -> None:

@@ -86,3 +86,66 @@ def test_unknown_subcommand_is_a_usage_error(capsys: pytest.CaptureFixture[str])
         main(["no-such-command"])
     assert exc.value.code == 2
     assert "Traceback" not in capsys.readouterr().err
+
+
+# Every subcommand, nested actions included, with what it needs to parse.
+_COMMAND_LINES = [
+    ["send", "--to", "x", "hi"],
+    ["receive"],
+    ["verify", "--contact", "x"],
+    ["account", "list"],
+    ["account", "remove"],
+    ["account", "magic-key"],
+    ["channel", "list"],
+    ["channel", "discover"],
+    ["channel", "create", "lounge"],
+    ["channel", "join", "lounge"],
+    ["channel", "leave", "lounge"],
+    ["channel", "members", "lounge"],
+]
+
+
+@pytest.mark.parametrize("command", _COMMAND_LINES, ids=" ".join)
+def test_global_options_after_any_subcommand(command: list[str], tmp_path: Path) -> None:
+    from peerwave_tui.cli import build_parser
+
+    home, server = str(tmp_path / "h"), "http://127.0.0.1:3000"
+    parser = build_parser()
+    after = parser.parse_args([*command, "--home", home, "--server", server])
+    before = parser.parse_args(["--home", home, "--server", server, *command])
+    assert after.home == before.home == home
+    assert after.server == before.server == server
+
+
+def test_a_home_that_cannot_be_created_is_a_clear_error(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    blocker = tmp_path / "a-file"
+    blocker.write_text("")
+    assert main(["--home", str(blocker / "home"), "receive"]) == 1
+    err = capsys.readouterr().err
+    assert err.startswith("peerwave-tui: error: Cannot create the directory") and "\n" == err[-1:]
+    assert err.count("\n") == 1
+
+
+def test_devserver_refuses_a_port_out_of_range(capsys: pytest.CaptureFixture[str]) -> None:
+    with pytest.raises(SystemExit) as exc:
+        main(["devserver", "--port", "99999"])
+    assert exc.value.code == 2
+    assert "a port is 0..65535, not 99999" in capsys.readouterr().err
+
+
+def test_building_the_parser_imports_nothing_heavy() -> None:
+    """The app's first frame waits for the parser: the client stack (aiohttp, the
+    Signal layer, groups) is imported later, in the background."""
+    probe = (
+        "import sys\n"
+        "from peerwave_tui.cli import build_parser\n"
+        "build_parser()\n"
+        "heavy = ('aiohttp', 'axolotl', 'google.protobuf', 'peerwave_tui.signal',"
+        " 'peerwave_tui.groups', 'peerwave_tui.manager', 'textual')\n"
+        "print(sorted(m for m in heavy if m in sys.modules))\n"
+    )
+    done = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True, timeout=60)
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.strip() == "[]"

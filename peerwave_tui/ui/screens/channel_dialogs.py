@@ -41,11 +41,13 @@ class CreateChannelDialog(ModalScreen[NewChannel | None]):
 
     def compose(self) -> ComposeResult:
         with Vertical(classes="dialog dialog-wide", id="create-channel"):
-            yield Label(f"New channel on {one_line(self._server, 40)}", classes="dialog-title")
+            yield Label(
+                f"New channel on {one_line(self._server, 40)}", classes="dialog-title", markup=False
+            )
             yield Input(placeholder="Name", max_length=MAX_NAME, id="channel-name")
             yield Input(placeholder="Description (optional)", id="channel-description")
             yield Checkbox("Private (only members can add people)", id="channel-private")
-            yield Static("", id="channel-error", classes="dialog-error")
+            yield Static("", id="channel-error", classes="dialog-error", markup=False)
             with Horizontal(classes="dialog-buttons"):
                 yield Button("Create", variant="primary", id="create")
                 yield Button("Cancel", id="cancel")
@@ -104,9 +106,15 @@ class JoinChannelScreen(ModalScreen[Channel | None]):
 
     def compose(self) -> ComposeResult:
         with Vertical(classes="dialog dialog-wide", id="join-channel"):
-            yield Label(f"Join a channel on {one_line(self._server, 40)}", classes="dialog-title")
+            yield Label(
+                f"Join a channel on {one_line(self._server, 40)}",
+                classes="dialog-title",
+                markup=False,
+            )
             yield Input(placeholder="Channel name…", id="channel-query")
-            yield Static("Loading channels…", id="channel-status", classes="dialog-hint")
+            yield Static(
+                "Loading channels…", id="channel-status", classes="dialog-hint", markup=False
+            )
             yield OptionList(id="channel-results")
 
     def on_mount(self) -> None:

@@ -21,7 +21,7 @@ class ConfirmDialog(ModalScreen[bool]):
 
     def compose(self) -> ComposeResult:
         with Vertical(classes="dialog"):
-            yield Label(self._title, classes="dialog-title")
+            yield Label(self._title, classes="dialog-title", markup=False)
             yield Static(self._body, markup=False, classes="dialog-body")
             with Horizontal(classes="dialog-buttons"):
                 yield Button(self._confirm, variant="error", id="confirm")

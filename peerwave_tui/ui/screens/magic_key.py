@@ -20,7 +20,7 @@ class MagicKeyDialog(ModalScreen[None]):
 
     def compose(self) -> ComposeResult:
         with Vertical(classes="dialog"):
-            yield Label(f"Magic key for {self._server}", classes="dialog-title")
+            yield Label(f"Magic key for {self._server}", classes="dialog-title", markup=False)
             yield Static(
                 "On the new device choose Add server → Link a device and paste this key. "
                 "It works once and expires soon; anyone holding it can sign in as you, so "

@@ -50,9 +50,13 @@ class NewConversationScreen(ModalScreen[Contact | None]):
 
     def compose(self) -> ComposeResult:
         with Vertical(classes="dialog dialog-wide", id="new-conversation"):
-            yield Label(f"New conversation on {one_line(self._server, 40)}", classes="dialog-title")
+            yield Label(
+                f"New conversation on {one_line(self._server, 40)}",
+                classes="dialog-title",
+                markup=False,
+            )
             yield Input(placeholder="Name, @name or e-mail…", id="people-query")
-            yield Static("Loading people…", id="people-status", classes="dialog-hint")
+            yield Static("Loading people…", id="people-status", classes="dialog-hint", markup=False)
             yield OptionList(id="people-results")
 
     def on_mount(self) -> None:

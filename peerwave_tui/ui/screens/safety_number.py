@@ -37,7 +37,7 @@ class SafetyNumberScreen(ModalScreen[SafetyAction | None]):
     def compose(self) -> ComposeResult:
         number = self._number
         with Vertical(classes="dialog"):
-            yield Label(f"Safety number with {self._contact}", classes="dialog-title")
+            yield Label(f"Safety number with {self._contact}", classes="dialog-title", markup=False)
             yield Static(
                 "Compare these digits with the ones on your contact's device, in person "
                 "or over a channel you trust. If they match, mark the contact as verified.",

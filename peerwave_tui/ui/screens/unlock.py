@@ -37,7 +37,7 @@ class UnlockScreen(ModalScreen[bool]):
                 classes="dialog-body",
             )
             yield Input(placeholder="Passphrase", password=True, id="passphrase")
-            yield Static("", id="unlock-error", classes="dialog-error")
+            yield Static("", id="unlock-error", classes="dialog-error", markup=False)
             yield LoadingIndicator(id="unlock-busy")
             with Horizontal(classes="dialog-buttons"):
                 yield Button("Unlock", variant="primary", id="unlock")

@@ -101,7 +101,7 @@ class AddServerWizard(ModalScreen[AccountRecord | None]):
                 )
                 yield _step(
                     "step-register-otp",
-                    Static("", id="otp-explain", classes="dialog-body"),
+                    Static("", id="otp-explain", classes="dialog-body", markup=False),
                     Input(placeholder="One-time code", id="register-otp"),
                     Input(placeholder="Display name", id="register-display-name"),
                     Input(placeholder="@name (optional)", id="register-at-name"),

@@ -7,7 +7,7 @@ from __future__ import annotations
 
 from textual.content import Content
 from textual.css.query import NoMatches
-from textual.widgets import TabbedContent, TabPane
+from textual.widgets import Static, Tab, TabbedContent, TabPane
 
 from peerwave_tui.models import ConnectionState
 from peerwave_tui.ui.format import STATE_GLYPHS, one_line, same_content
@@ -92,19 +92,33 @@ class ServerTabs(TabbedContent):
         if pane_id is not None:
             await self.remove_pane(pane_id)
 
-    def update_label(self, tab: TabState) -> None:
-        pane_id = self._pane_ids.get(tab.account_id)
+    def tab_for(self, account_id: str) -> Tab | None:
+        """The account's tab (the label in the row), once it is mounted."""
+        pane_id = self._pane_ids.get(account_id)
         if pane_id is None:
-            return
+            return None
         try:
-            widget = self.get_tab(pane_id)
+            return self.get_tab(pane_id)
         except NoMatches:
+            return None
+
+    def update_label(self, tab: TabState) -> None:
+        widget = self.tab_for(tab.account_id)
+        if widget is None:
             return  # the tab is still being mounted; it gets its label on the next refresh
         label = tab_label(tab)
-        # A new label lays the whole screen out again (its width may change): only
-        # when it did change, not for every event of a burst.
-        if not same_content(widget.label, label):
-            widget.label = label
+        shown = widget.label
+        if same_content(shown, label):
+            return  # a burst of events often changes nothing here
+        if label.cell_length != shown.cell_length:
+            widget.label = label  # lays the whole screen out again: the tabs move
+            return
+        # Same width (an unread count going from 41 to 42 during a drain): redraw this
+        # tab alone. ``Tab.label`` would lay out the whole screen for every change, and
+        # those frames are what key presses typed meanwhile wait for. (``_label`` is
+        # Tab's own field behind ``label``; Textual is pinned.)
+        widget._label = label
+        Static.update(widget, label, layout=False)
 
     def activate(self, account_id: str) -> bool:
         pane_id = self._pane_ids.get(account_id)
