@@ -19,7 +19,7 @@ import contextlib
 import logging
 import time
 import uuid
-from collections.abc import Awaitable, Callable, Coroutine
+from collections.abc import Awaitable, Callable, Coroutine, Iterable
 from typing import Any, TypeVar
 
 from peerwave_tui import events as ev
@@ -385,6 +385,20 @@ class SignalClient:
             # A device reinstalled at the same id lost our sender keys with its old
             # install, however we learnt of its new identity (bundle, 1:1, distribution).
             self.spawn(self.groups.on_trust_events(list(trust_events)))
+
+    async def learn_names(self, user_ids: Iterable[str]) -> dict[str, str]:
+        """Fetch and keep the profiles of these people, so their conversations have a
+        title; their display names by id (none when the lookup fails: ids stay shown)."""
+        unknown = sorted(set(user_ids))
+        if not unknown:
+            return {}
+        try:
+            profiles = await self.http(lambda: self.api.profiles(unknown))
+        except PeerwaveError as exc:
+            log.info("profile lookup failed: %s", type(exc).__name__)
+            return {}
+        await self.save_contacts(profiles)
+        return {p.user_id: p.display_name for p in profiles}
 
     async def save_contacts(self, contacts: list[Contact]) -> None:
         now = self.now_ms()

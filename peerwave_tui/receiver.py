@@ -500,17 +500,9 @@ class Inbound:
     async def _learn_senders(self, outcomes: list[ItemOutcome]) -> None:
         """Fetch the profiles of people we have no name for yet, so conversations have
         a title (once per person; a failure leaves the id shown)."""
-        client = self._client
-        unknown = sorted(set().union(*(o.nameless for o in outcomes)))
-        if not unknown:
+        names = await self._client.learn_names(set().union(*(o.nameless for o in outcomes)))
+        if not names:
             return
-        try:
-            profiles = await client.http(lambda: client.api.profiles(unknown))
-        except PeerwaveError as exc:
-            log.info("profile lookup failed: %s", type(exc).__name__)
-            return
-        await client.save_contacts(profiles)
-        names = {p.user_id: p.display_name for p in profiles}
         for outcome in outcomes:
             for message in [outcome.message, *outcome.released]:
                 if message is not None and message.sender_name is None:

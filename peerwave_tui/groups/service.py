@@ -210,17 +210,7 @@ class Groups:
             client.schedule_conversation_update(conversation_id)
 
     async def _learn_names(self, released: Released) -> None:
-        client = self._client
-        unknown = sorted(released.nameless)
-        if not unknown:
-            return
-        try:
-            profiles = await client.http(lambda: client.api.profiles(unknown))
-        except PeerwaveError as exc:
-            log.info("profile lookup failed: %s", type(exc).__name__)
-            return
-        await client.save_contacts(profiles)
-        names = {p.user_id: p.display_name for p in profiles}
+        names = await self._client.learn_names(released.nameless)
         for message in released.messages:
             if message.sender_name is None:
                 message.sender_name = names.get(message.sender_id)
