@@ -72,7 +72,19 @@ async def probe(settings: dict[str, Any]) -> dict[str, Any]:
     try:
         start = time.perf_counter()
         await manager.start()
-        await asyncio.wait_for(all_connected.wait(), float(settings["timeout_s"]))
+        try:
+            await asyncio.wait_for(all_connected.wait(), float(settings["timeout_s"]))
+        except TimeoutError:
+            # A stall is a result (the benchmark reports it as a missed target), with
+            # what is needed to diagnose it: which accounts never connected, in what
+            # state, and where every task waits.
+            late = sorted(wait_for - set(connected_at))
+            result["connect_s"] = None
+            result["stall"] = {
+                "not_connected": {a: str(manager.connection_state(a)) for a in late},
+                "tasks": task_stacks(),
+            }
+            return result
         result["connect_s"] = max(connected_at.values()) - start
         result["per_account_s"] = sorted(t - start for t in connected_at.values())
         await asyncio.sleep(float(settings["settle_s"]))
@@ -99,14 +111,19 @@ async def close(manager: SignalClientManager, timeout: float) -> dict[str, Any]:
     if done:
         closing.result()
         return {"close_s": time.perf_counter() - start}
-    stuck = []
+    return {"close_s": None, "close_stuck": task_stacks()}
+
+
+def task_stacks() -> list[str]:
+    """Where each task of the loop (but this one) waits."""
+    stacks = []
     for task in asyncio.all_tasks():
         if task is asyncio.current_task():
             continue
         frames = task.get_stack(limit=6)
         where = " <- ".join(f"{f.f_code.co_name}:{f.f_lineno}" for f in frames)
-        stuck.append(f"{task.get_name()}: {where}")
-    return {"close_s": None, "close_stuck": stuck}
+        stacks.append(f"{task.get_name()}: {where}")
+    return stacks
 
 
 def main(argv: list[str] | None = None) -> int:
