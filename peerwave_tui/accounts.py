@@ -12,11 +12,13 @@ again. ``abandon`` undoes what an unfinished registration left locally.
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import logging
 import platform
 import uuid
 from dataclasses import dataclass, field
+from pathlib import Path
 
 from peerwave_tui.api import ApiService
 from peerwave_tui.errors import (
@@ -252,16 +254,7 @@ class AccountFactory:
         directory = self.paths.store_dir(record.server_key, record.client_id)
         if not DeviceStore.exists(directory):
             return await self._create_store(record)
-        info = DeviceStore.read_store_info(directory)
-        key = await self.custody.existing_store_key(record.account_id, info)
-        return await DeviceStore.open(
-            directory,
-            key,
-            server_url=record.server_url,
-            key_mode=info.key_mode,
-            keyring_backend=info.keyring_backend,
-            create=False,
-        )
+        return await open_existing_store(self.custody, directory, record)
 
     async def _keep_login(
         self,
@@ -323,3 +316,20 @@ def _clean_email(email: str) -> str:
 
 
 __all__ = ["AccountFactory", "NewAccount", "Registration", "device_info"]
+
+
+async def open_existing_store(
+    custody: KeyCustody, directory: Path, record: AccountRecord
+) -> DeviceStore:
+    """Open an account's existing store in the key mode its store.json records (never
+    the mode asked for now: a key is never made over existing data)."""
+    info = await asyncio.to_thread(DeviceStore.read_store_info, directory)
+    key = await custody.existing_store_key(record.account_id, info)
+    return await DeviceStore.open(
+        directory,
+        key,
+        server_url=record.server_url,
+        key_mode=info.key_mode,
+        keyring_backend=info.keyring_backend,
+        create=False,
+    )

@@ -45,8 +45,6 @@ from peerwave_tui.models import (
     Contact,
     Conversation,
     ConversationKind,
-    Direction,
-    MessageKind,
     MessageStatus,
     SafetyNumber,
 )
@@ -429,20 +427,15 @@ class SignalClient:
                 return None  # a channel: the group pipeline writes it
             history = History(conn)
             with transaction(conn):
-                message = history.insert_message(
+                message = history.insert_own_text(
                     conversation_id=conversation_id,
                     conversation_kind=ConversationKind.DIRECT,
                     item_id=item_id,
                     sender=me.user_id,
                     sender_device=me.device_id,
-                    direction=Direction.OUT,
-                    kind=MessageKind.TEXT,
-                    body=text,
-                    status=MessageStatus.PENDING,
+                    text=text,
                     created_at=now,
-                    reported=True,
                 )
-                assert message is not None
                 history.enqueue(
                     item_id=item_id,
                     peer=conversation_id,

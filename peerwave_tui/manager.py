@@ -17,7 +17,7 @@ from collections.abc import AsyncIterator, Awaitable, Callable
 from typing import TYPE_CHECKING, Any
 
 from peerwave_tui import events as ev
-from peerwave_tui.accounts import AccountFactory, NewAccount, Registration
+from peerwave_tui.accounts import AccountFactory, NewAccount, Registration, open_existing_store
 from peerwave_tui.api import ApiService
 from peerwave_tui.client import SignalClient
 from peerwave_tui.errors import (
@@ -238,16 +238,7 @@ class SignalClientManager:
     async def _open_client(self, record: AccountRecord) -> SignalClient:
         """Open the account's existing store, in the key mode it records."""
         directory = self.paths.store_dir(record.server_key, record.client_id)
-        info = await asyncio.to_thread(DeviceStore.read_store_info, directory)
-        key = await self.custody.existing_store_key(record.account_id, info)
-        store = await DeviceStore.open(
-            directory,
-            key,
-            server_url=record.server_url,
-            key_mode=info.key_mode,
-            keyring_backend=info.keyring_backend,
-            create=False,
-        )
+        store = await open_existing_store(self.custody, directory, record)
         return SignalClient(record, store, publish=self.publish, clock=self._clock)
 
     def client(self, account_id: str) -> SignalClient:

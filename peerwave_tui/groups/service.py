@@ -38,8 +38,6 @@ from peerwave_tui.groups.tables import GroupTables
 from peerwave_tui.models import (
     ChatMessage,
     ConversationKind,
-    Direction,
-    MessageKind,
     MessageStatus,
     ms_to_datetime,
 )
@@ -308,20 +306,15 @@ class Groups:
                 row = tables.channel(channel_id)
                 if row is None or row.left_at is not None:
                     raise UsageError(NOT_MEMBER)
-                message = history.insert_message(
+                message = history.insert_own_text(
                     conversation_id=channel_id,
                     conversation_kind=ConversationKind.GROUP,
                     item_id=item_id,
                     sender=me.user_id,
                     sender_device=me.device_id,
-                    direction=Direction.OUT,
-                    kind=MessageKind.TEXT,
-                    body=text,
-                    status=MessageStatus.PENDING,
+                    text=text,
                     created_at=now,
-                    reported=True,
                 )
-                assert message is not None
                 tables.enqueue(item_id, channel_id, message.local_id, now)
             return message
 

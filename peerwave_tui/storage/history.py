@@ -243,6 +243,34 @@ class History(OutboxTables):
 
     # --- messages ----------------------------------------------------------------
 
+    def insert_own_text(
+        self,
+        *,
+        conversation_id: str,
+        conversation_kind: ConversationKind,
+        item_id: str,
+        sender: str,
+        sender_device: int,
+        text: str,
+        created_at: int,
+    ) -> ChatMessage:
+        """A text this device writes: pending until sent, never "new" to ``receive``."""
+        message = self.insert_message(
+            conversation_id=conversation_id,
+            conversation_kind=conversation_kind,
+            item_id=item_id,
+            sender=sender,
+            sender_device=sender_device,
+            direction=Direction.OUT,
+            kind=MessageKind.TEXT,
+            body=text,
+            status=MessageStatus.PENDING,
+            created_at=created_at,
+            reported=True,
+        )
+        assert message is not None  # the item id is fresh
+        return message
+
     def insert_message(
         self,
         *,

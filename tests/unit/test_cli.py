@@ -149,3 +149,22 @@ def test_building_the_parser_imports_nothing_heavy() -> None:
     done = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True, timeout=60)
     assert done.returncode == 0, done.stderr
     assert done.stdout.strip() == "[]"
+
+
+def test_a_reader_that_went_away_ends_the_command_quietly(tmp_path: Path) -> None:
+    """``peerwave-tui receive | head``: once the reader is gone, no traceback and no
+    "unexpected error", just the shell's status for a broken pipe."""
+    read_end, write_end = os.pipe()
+    os.close(read_end)  # nobody will read what the command prints
+    try:
+        done = subprocess.run(
+            [sys.executable, "-m", "peerwave_tui", "--home", str(tmp_path / "h"), "locate"],
+            stdout=write_end,
+            stderr=subprocess.PIPE,
+            text=True,
+            timeout=60,
+        )
+    finally:
+        os.close(write_end)
+    assert done.returncode == 141
+    assert done.stderr == ""
